@@ -1,0 +1,29 @@
+# Two commands for a newcomer: `make demo` (set up, run the workflow on synthetic data)
+# and `make test` (set up, run the tests). Both create .venv from the pinned requirements.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint venv clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+clean:
+	rm -rf results/* resources/synthetic .snakemake

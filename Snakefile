@@ -1,0 +1,22 @@
+# nucleiseg: microscopy images -> nucleus masks and per-nucleus measurements.
+# This file is the table of contents; each stage lives in workflow/rules/, its logic in
+# workflow/scripts/nucleiseg/. docs/architecture.md maps the files between stages.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/tile.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,80 @@
+"""Shared fixtures: where the real DSB2018 data is, small real subsets of it, and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DSB = REPO.parent / "shared" / "data" / "dsb2018"
+SHARED_WEIGHTS = REPO.parent / "shared" / "data" / "weights"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def _need_shared_dsb() -> Path:
+    if not (SHARED_DSB / "stage1_train").is_dir():
+        pytest.skip(f"real DSB2018 images not found at {SHARED_DSB} (see README: Test data)")
+    return SHARED_DSB
+
+
+@pytest.fixture(scope="session")
+def dsb_meta() -> pd.DataFrame:
+    return pd.read_csv(_need_shared_dsb() / "stage1_train_meta.csv", dtype={"id": str})
+
+
+def pick_ids(meta: pd.DataFrame, per_modality: dict[str, int]) -> list[str]:
+    """A deterministic choice of ids: for each modality, the smallest images first, varied sizes."""
+    chosen = []
+    for modality, count in per_modality.items():
+        rows = meta[meta["modality"] == modality].sort_values(["height", "width", "id"])
+        # One of each size first, then fill up with the rest in id order.
+        firsts = rows.drop_duplicates(["height", "width"])
+        rest = rows.drop(firsts.index)
+        chosen += pd.concat([firsts, rest])["id"].head(count).tolist()
+    return chosen
+
+
+def link_subset(ids: list[str], folder: Path) -> Path:
+    """A Kaggle-layout folder of symbolic links to shared images: real data, nothing copied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sample_id in ids:
+        (folder / sample_id).symlink_to(SHARED_DSB / "stage1_train" / sample_id)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dsb_subset_ids(dsb_meta) -> list[str]:
+    """About 20 real images covering every modality (the brightfield ones are 1024x1024)."""
+    return pick_ids(dsb_meta, {"fluorescence_gray": 12, "color_stained": 5, "brightfield_gray": 3})
+
+
+def copy_sample(sample_id: str, dest_root: Path) -> Path:
+    """A writable copy of one real sample, for tests that damage it."""
+    import shutil
+
+    source = SHARED_DSB / "stage1_train" / sample_id
+    target = dest_root / sample_id
+    shutil.copytree(source, target)
+    return target
+
+
+def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 600):
+    """A real `snakemake` run of this repository's workflow in `workdir` with `config`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "test_config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = [
+        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config_path), "--cores", "2", *args,
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,14 @@
+# Stage 1 (demo and tests): generate nuclei images with exact ground truth in Kaggle's layout.
+
+
+rule make_synthetic_dataset:
+    output:
+        manifest="resources/synthetic/dataset.json",
+    params:
+        settings=config["dataset"]["synthetic"],
+    log:
+        "logs/make_synthetic_dataset.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/make_synthetic_dataset.py"

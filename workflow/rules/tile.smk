@@ -1,0 +1,24 @@
+# Stage 3: fixed-size training tiles of the train and val images, as memory-mappable arrays.
+
+
+rule tile_images:
+    input:
+        index=rules.split_dataset.output.index,
+        images=rules.prepare_dataset.output.images,
+        labels=rules.prepare_dataset.output.labels,
+    output:
+        images="results/tiles/{split}/images.npy",
+        labels="results/tiles/{split}/labels.npy",
+        table="results/tiles/{split}/tiles.csv",
+    wildcard_constraints:
+        split="train|val",
+    params:
+        settings=config["tiles"],
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/tile_images_{split}.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/tile_images.py"

@@ -1,0 +1,127 @@
+"""Reading images with clear errors, and writing files so that none is ever left half-written.
+
+Every writer goes through `atomic_path`/`atomic_dir`: the data goes to a temporary name beside the
+target and is renamed into place only once complete, so a crash or a bad input never leaves a file
+that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import BadInputError
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_hidden(path: str | Path) -> bool:
+    """Dot-files (.DS_Store, ._x from macOS) are file-system noise, never data."""
+    return Path(path).name.startswith(".")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a PNG, TIFF or JPEG as stored (dtype and channels untouched).
+
+    Raises BadInputError naming the file for a missing, empty, unsupported or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise BadInputError(path, "the file is empty (0 bytes)", "Replace it or remove it")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise BadInputError(
+            path,
+            f"not a supported image type ({suffix or 'no extension'})",
+            f"Images must be one of {', '.join(IMAGE_SUFFIXES)}; move other files elsewhere",
+        )
+    try:
+        if suffix in _TIFF_SUFFIXES:
+            import tifffile
+
+            image = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            image = iio.imread(path)
+    except Exception as exc:  # decoders raise many types (OSError, ValueError, SyntaxError...)
+        raise BadInputError(
+            path, f"cannot be decoded as {suffix[1:].upper()} ({type(exc).__name__}: {exc})",
+            "The file is corrupt or truncated; replace it or remove it",
+        ) from exc
+    image = np.asarray(image)
+    if image.size == 0 or image.ndim < 2:
+        raise BadInputError(path, f"holds no pixels (shape {image.shape})")
+    return image
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_tiff(path: str | Path, array: np.ndarray, **kwargs) -> None:
+    """Write one array as an uncompressed TIFF (opens in Fiji and napari), atomically."""
+    import tifffile
+
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4) and "photometric" not in kwargs:
+        kwargs["photometric"] = "rgb"
+    kwargs.setdefault("photometric", "minisblack")
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, array, **kwargs)
+
+
+def write_csv(frame, path: str | Path) -> None:
+    """Write a pandas DataFrame as CSV without its index, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_json(data, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())

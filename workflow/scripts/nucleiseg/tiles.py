@@ -1,0 +1,139 @@
+"""Training tiles: fixed-size, overlapping crops of the prepared images and their labels.
+
+An image is padded at its bottom and right edges (reflect) to at least one tile, then covered by
+tiles whose starts step by `tile - overlap`, the last tile flush with the edge. Tiles of one
+split are stored as two .npy arrays that training memory-maps: `images.npy` (N, T, T, 3) float16,
+grayscale repeated to three channels, and `labels.npy` (N, T, T) uint16 with labels numbered
+1..n within each tile; `tiles.csv` says where each tile came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+from numpy.lib.format import open_memmap
+from skimage.segmentation import relabel_sequential
+
+from .errors import ConfigError
+from .io import atomic_path, write_csv
+
+log = logging.getLogger(__name__)
+
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering [0, max(length, tile)) with tiles overlapping by at least `overlap`."""
+    if not 0 <= overlap < tile:
+        raise ConfigError(f"tiles.overlap must be in [0, tiles.size), got {overlap} for size {tile}")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def tile_positions(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    return [(y, x) for y in tile_starts(height, tile, overlap) for x in tile_starts(width, tile, overlap)]
+
+
+def _reflect_axis(n: int, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """For an axis reflect-padded at its end from n to total: source index and mirror count."""
+    if n == 1:
+        return np.zeros(total, dtype=np.intp), np.r_[0, np.ones(total - 1, dtype=np.intp)]
+    source = np.pad(np.arange(n), (0, total - n), mode="reflect")
+    step = np.diff(source, prepend=source[0] - 1)  # +1 reading forward, -1 reading mirrored
+    fold = np.r_[0, np.cumsum(step[1:] != step[:-1])]
+    return source, fold
+
+
+def pad_to_tile(image: np.ndarray, labels: np.ndarray | None, tile: int):
+    """Reflect-pad image (and labels) at the bottom/right to at least tile x tile.
+
+    A mirrored copy of a nucleus gets its own label, distinct from the original it touches at the
+    mirror line: otherwise the two halves would merge into one object with no contour between.
+    """
+    height, width = image.shape[:2]
+    src_y, fold_y = _reflect_axis(height, max(height, tile))
+    src_x, fold_x = _reflect_axis(width, max(width, tile))
+    padded = image[src_y][:, src_x]
+    if labels is None:
+        return padded, None
+    copy = fold_y[:, None] * (fold_x.max() + 1) + fold_x[None, :]
+    source = labels[src_y][:, src_x].astype(np.int64)
+    padded_labels = np.where(source > 0, source + copy * (int(labels.max()) + 1), 0)
+    return padded, padded_labels
+
+
+def extract_tiles(padded: np.ndarray, positions, tile: int) -> np.ndarray:
+    return np.stack([padded[y : y + tile, x : x + tile] for y, x in positions])
+
+
+def reassemble(tiles: np.ndarray, positions, shape) -> np.ndarray:
+    """Put tiles back at their positions (inverse of extract_tiles on the padded image)."""
+    out = np.zeros(tuple(shape) + tiles.shape[3:], dtype=tiles.dtype)
+    tile = tiles.shape[1]
+    for t, (y, x) in zip(tiles, positions):
+        out[y : y + tile, x : x + tile] = t
+    return out
+
+
+def load_prepared(images_dir: Path, labels_dir: Path, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared image as (H, W, 3) float32 (grayscale repeated) and its label image."""
+    image = tifffile.imread(Path(images_dir) / f"{sample_id}.tif")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    labels = tifffile.imread(Path(labels_dir) / f"{sample_id}.tif")
+    return image, labels
+
+
+def write_tiles(
+    index: pd.DataFrame,
+    images_dir: str | Path,
+    labels_dir: str | Path,
+    out_images: str | Path,
+    out_labels: str | Path,
+    out_table: str | Path,
+    tile: int,
+    overlap: int,
+) -> pd.DataFrame:
+    """Tile the images listed in `index` (id, height, width, modality) into two .npy arrays."""
+    if tile % 32:
+        raise ConfigError(f"tiles.size must be a multiple of 32 (the network's stride), got {tile}")
+    samples = list(index.sort_values("id").itertuples())
+    positions = {
+        s.id: tile_positions(max(s.height, tile), max(s.width, tile), tile, overlap) for s in samples
+    }
+    n_tiles = sum(len(p) for p in positions.values())
+    if not n_tiles:
+        raise ConfigError("no image to tile: this split is empty; check split.fractions")
+    rows = []
+    with atomic_path(out_images) as tmp_images, atomic_path(out_labels) as tmp_labels:
+        images = open_memmap(tmp_images, mode="w+", dtype=np.float16, shape=(n_tiles, tile, tile, 3))
+        labels = open_memmap(tmp_labels, mode="w+", dtype=np.uint16, shape=(n_tiles, tile, tile))
+        for sample in samples:
+            image, label = load_prepared(images_dir, labels_dir, sample.id)
+            padded, padded_labels = pad_to_tile(image, label, tile)
+            where = positions[sample.id]
+            first = len(rows)
+            images[first : first + len(where)] = np.clip(
+                extract_tiles(padded, where, tile), -_FLOAT16_MAX, _FLOAT16_MAX
+            )
+            for k, ((y, x), tile_labels) in enumerate(zip(where, extract_tiles(padded_labels, where, tile))):
+                labels[first + k] = relabel_sequential(tile_labels)[0]
+                rows.append({
+                    "tile": first + k, "id": sample.id, "modality": sample.modality, "y": y, "x": x,
+                    "valid_height": min(tile, sample.height - y),
+                    "valid_width": min(tile, sample.width - x),
+                    "n_objects": int(labels[first + k].max()),
+                })
+        images.flush()
+        labels.flush()
+        del images, labels  # close the memory maps before the files are renamed into place
+    table = pd.DataFrame(rows)
+    write_csv(table, out_table)
+    log.info("wrote %d tiles of %dx%d from %d images", len(table), tile, tile, len(samples))
+    return table
