@@ -1,8 +1,30 @@
 # Config validation and the input functions that the rules share. Nothing else lives here.
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+
+def check_config_consistency(cfg):
+    """What the schema cannot say: rules that involve two keys."""
+    dataset = cfg["dataset"]
+    if dataset["source"] == "local" and not dataset["local"]["path"]:
+        raise WorkflowError(
+            "dataset.source is local but dataset.local.path is empty: set it to Kaggle's zip, "
+            "stage1_train.zip or an extracted DSB2018 folder"
+        )
+    tiles = cfg["tiles"]
+    if tiles["overlap"] >= tiles["size"]:
+        raise WorkflowError(
+            f"tiles.overlap ({tiles['overlap']}) must be smaller than tiles.size ({tiles['size']})"
+        )
+    total = sum(cfg["split"]["fractions"].values())
+    if abs(total - 1) > 1e-6:
+        raise WorkflowError(f"split.fractions must add up to 1, they add up to {total:g}")
+
+
+check_config_consistency(config)
 
 
 def dataset_manifest():
@@ -13,7 +35,7 @@ def dataset_manifest():
 
 
 def all_targets():
-    """What `rule all` builds: every stage that exists so far."""
+    """The final targets (the all rule): every stage that exists so far."""
     return [
         "results/index.csv",
         expand("results/tiles/{split}/tiles.csv", split=["train", "val"]),

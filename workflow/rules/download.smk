@@ -5,12 +5,12 @@
 rule download_dataset:
     output:
         manifest="resources/dsb2018/dataset.json",
-    params:
-        settings=config["dataset"],
     log:
         "logs/download_dataset.log",
     localrule: True
     conda:
         "../../envs/data.yaml"
+    params:
+        settings=config["dataset"],
     script:
         "../scripts/download_dataset.py"

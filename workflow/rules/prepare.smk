@@ -9,15 +9,15 @@ rule prepare_dataset:
         labels=directory("results/prepared/labels"),
         table="results/prepared/prepared.csv",
         skipped="results/prepared/skipped.csv",
-    params:
-        settings=config["prepare"],
-    threads: config["prepare"]["threads"]
-    resources:
-        mem_mb=4000,
     log:
         "logs/prepare_dataset.log",
     conda:
         "../../envs/data.yaml"
+    threads: config["prepare"]["threads"]
+    resources:
+        mem_mb=4000,
+    params:
+        settings=config["prepare"],
     script:
         "../scripts/prepare_dataset.py"
 
@@ -28,11 +28,11 @@ rule split_dataset:
     output:
         split="results/split.csv",
         index="results/index.csv",
-    params:
-        settings=config["split"],
     log:
         "logs/split_dataset.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        settings=config["split"],
     script:
         "../scripts/split_dataset.py"

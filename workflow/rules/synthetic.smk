@@ -4,11 +4,11 @@
 rule make_synthetic_dataset:
     output:
         manifest="resources/synthetic/dataset.json",
-    params:
-        settings=config["dataset"]["synthetic"],
     log:
         "logs/make_synthetic_dataset.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        settings=config["dataset"]["synthetic"],
     script:
         "../scripts/make_synthetic_dataset.py"

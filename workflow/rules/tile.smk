@@ -10,15 +10,15 @@ rule tile_images:
         images="results/tiles/{split}/images.npy",
         labels="results/tiles/{split}/labels.npy",
         table="results/tiles/{split}/tiles.csv",
-    wildcard_constraints:
-        split="train|val",
-    params:
-        settings=config["tiles"],
-    resources:
-        mem_mb=2000,
     log:
         "logs/tile_images_{split}.log",
+    wildcard_constraints:
+        split="train|val",
     conda:
         "../../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        settings=config["tiles"],
     script:
         "../scripts/tile_images.py"

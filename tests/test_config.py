@@ -1,0 +1,59 @@
+"""The config is checked at parse time: defaults from the schema, every mistake named."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO, run_snakemake
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def test_empty_config_gets_every_default():
+    config = {}
+    validate(config, SCHEMA)
+    assert config["dataset"]["source"] == "kaggle"
+    assert config["prepare"]["normalize"] == {"p_low": 1.0, "p_high": 99.8}
+    assert config["tiles"] == {"size": 256, "overlap": 64}
+    assert config["split"]["fractions"] == {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def test_shipped_config_files_are_valid_and_match_schema_defaults():
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate(shipped, SCHEMA)
+    defaults = {}
+    validate(defaults, SCHEMA)
+    assert shipped == defaults  # config.yaml documents the defaults, it does not change them
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    validate(demo, SCHEMA)
+
+
+@pytest.mark.parametrize("config, named", [
+    ({"tiles": {"sise": 256}}, "'sise' was unexpected"),
+    ({"typo_section": {}}, "'typo_section' was unexpected"),
+    ({"tiles": {"size": "big"}}, "['tiles']['size']"),
+    ({"tiles": {"size": 100}}, "100 is not a multiple of 32"),
+    ({"dataset": {"source": "kagle"}}, "'kagle' is not one of"),
+    ({"prepare": {"on_bad_image": "ignore"}}, "['prepare']['on_bad_image']"),
+    ({"dataset": {"bbbc038": {"url": "https://example.org/no-slash"}}}, "['dataset']['bbbc038']['url']"),
+])
+def test_mistakes_are_named(config, named):
+    with pytest.raises(WorkflowError) as caught:
+        validate(config, SCHEMA)
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize("config, named", [
+    ({"tiles": {"sise": 256}}, "'sise' was unexpected"),
+    ({"dataset": {"source": "local"}}, "dataset.local.path is empty"),
+    ({"tiles": {"size": 64, "overlap": 64}}, "tiles.overlap (64) must be smaller"),
+    ({"split": {"fractions": {"train": 0.5, "val": 0.1, "test": 0.1}}}, "add up to 1"),
+])
+def test_workflow_stops_before_any_job(tmp_path: Path, config, named):
+    result = run_snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
