@@ -17,6 +17,7 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	@echo "Demo done. Dataset index: results/index.csv; training tiles: results/tiles/; logs: logs/"
 
 test: venv
 	$(BIN)/python -m pytest
@@ -24,6 +25,7 @@ test: venv
 lint: venv
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check --select F,E9,W6 workflow tests benchmarks
 
 clean:
 	rm -rf results/* resources/synthetic .snakemake

@@ -57,3 +57,25 @@ def test_workflow_stops_before_any_job(tmp_path: Path, config, named):
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def _leaf_keys(schema: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        keys += _leaf_keys(sub, path + ".") if sub.get("type") == "object" else [path]
+    return keys
+
+
+def test_readme_config_table_mirrors_the_schema():
+    """Every setting in the schema is in README's table (by full key or `.suffix` shorthand)."""
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    readme = (REPO / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    missing = []
+    for key in _leaf_keys(schema):
+        parent, _, leaf = key.rpartition(".")
+        if not any(f"`{key}`" in row or (f"`{parent}." in row and f"`.{leaf}`" in row) or
+                   (f"`{parent}.{leaf}`" in row) for row in table):
+            missing.append(key)
+    assert not missing, f"README's configuration table lacks {missing}"

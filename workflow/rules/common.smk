@@ -2,7 +2,6 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -21,7 +20,9 @@ def check_config_consistency(cfg):
         )
     total = sum(cfg["split"]["fractions"].values())
     if abs(total - 1) > 1e-6:
-        raise WorkflowError(f"split.fractions must add up to 1, they add up to {total:g}")
+        raise WorkflowError(
+            f"split.fractions must add up to 1, they add up to {total:g}"
+        )
 
 
 check_config_consistency(config)

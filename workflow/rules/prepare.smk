@@ -11,6 +11,8 @@ rule prepare_dataset:
         skipped="results/prepared/skipped.csv",
     log:
         "logs/prepare_dataset.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset.tsv"
     conda:
         "../../envs/data.yaml"
     threads: config["prepare"]["threads"]

@@ -12,6 +12,8 @@ rule tile_images:
         table="results/tiles/{split}/tiles.csv",
     log:
         "logs/tile_images_{split}.log",
+    benchmark:
+        "results/benchmarks/tile_images_{split}.tsv"
     wildcard_constraints:
         split="train|val",
     conda:

@@ -1,0 +1,80 @@
+"""Benchmark: prepare, split and tile a DSB2018 folder with the real workflow; wall time and memory.
+
+    .venv/bin/python benchmarks/prepare_dsb2018.py --data ../shared/data/dsb2018 --cores 2
+
+Runs `snakemake` in a scratch folder (source: local, read in place), samples the resident memory
+of the whole process tree (Snakemake plus every job and worker process) every 0.1 s, and prints
+a Markdown table: total wall time and peak memory, then Snakemake's own per-job benchmark
+records (results/benchmarks/*.tsv: seconds and max RSS of each job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dsb2018")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None, help="kept if given; else a temp dir")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nucleiseg-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = {"dataset": {"source": "local", "local": {"path": str(args.data.resolve())}},
+              "prepare": {"threads": args.cores}}
+    (workdir / "bench_config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
+               str(args.cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
+               "--quiet", "all"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command)
+    watched, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(watched))
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"snakemake failed with status {proc.returncode}")
+
+    index = pd.read_csv(workdir / "results" / "index.csv")
+    tiles = {s: len(pd.read_csv(workdir / "results" / "tiles" / s / "tiles.csv")) for s in ("train", "val")}
+    print(f"date: {datetime.date.today()}, machine: {platform.node()} "
+          f"({psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB), "
+          f"--cores {args.cores}")
+    print(f"images: {len(index)} ({index['modality'].value_counts().to_dict()}), "
+          f"megapixels: {(index['height'] * index['width']).sum() / 1e6:.1f}, tiles: {tiles}")
+    print("\n| what | wall s | peak memory MiB |\n|---|---|---|")
+    print(f"| whole run (process tree, sampled) | {wall:.1f} | {peak / 2**20:.0f} |")
+    for tsv in sorted((workdir / "results" / "benchmarks").glob("*.tsv")):
+        row = pd.read_csv(tsv, sep="\t").iloc[0]
+        print(f"| job {tsv.stem} (Snakemake benchmark: s, max_rss) | {row['s']:.1f} | {row['max_rss']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
