@@ -20,6 +20,17 @@ import numpy as np
 from .errors import BadInputError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# tempfile creates private files (0600) and folders (0700); outputs get the usual permissions.
+_FILE_MODE = 0o666 & ~_current_umask()
+_DIR_MODE = 0o777 & ~_current_umask()
 _TIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -64,8 +75,11 @@ def read_image(path: str | Path) -> np.ndarray:
             "The file is corrupt or truncated; replace it or remove it",
         ) from exc
     image = np.asarray(image)
-    if image.size == 0 or image.ndim < 2:
-        raise BadInputError(path, f"holds no pixels (shape {image.shape})")
+    if image.size == 0 or image.ndim < 2:  # tifffile returns an empty array for some garbage
+        raise BadInputError(
+            path, f"holds no image data (decoded shape {image.shape})",
+            "The file is corrupt or truncated; replace it or remove it",
+        )
     return image
 
 
@@ -79,6 +93,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -92,6 +107,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, _DIR_MODE)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
