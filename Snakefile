@@ -14,6 +14,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/tile.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -35,9 +35,19 @@ def dataset_manifest():
     return "resources/dsb2018/dataset.json"
 
 
+def training_settings():
+    """The config sections that decide the model: a change to anything else does not retrain."""
+    return {
+        "model": config["model"],
+        "train": config["train"],
+        "prepare": {"normalize": config["prepare"]["normalize"]},
+    }
+
+
 def all_targets():
     """The final targets (the all rule): every stage that exists so far."""
     return [
         "results/index.csv",
         expand("results/tiles/{split}/tiles.csv", split=["train", "val"]),
+        "results/model/config.json",
     ]

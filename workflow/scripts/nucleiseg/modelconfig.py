@@ -1,0 +1,142 @@
+"""The model's configuration: one flat record of every setting, saved as `config.json`.
+
+Like StarDist's Config2D: `unet_*` for the network, `train_*` for training, `norm_*` and
+`input_*` for what is done to pixels before the network. A model folder's config.json is enough to
+rebuild the network and to prepare new images exactly as the training images were. Unknown keys
+are an error, so a config.json from an incompatible version is refused, not half-read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError
+from .io import write_json
+
+ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3)
+HEADS = ("mask", "contour")
+FORMAT_VERSION = 1  # bumped when config.json or the folder layout changes incompatibly
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # Network: MobileNetV2 encoder, U-Net decoder (filters per upsampling step, 1/16 .. 1/1).
+    unet_alpha: float = 1.0
+    unet_encoder_weights: str = "imagenet"  # imagenet | none | path to a no-top .h5 file
+    unet_decoder_filters: tuple[int, ...] = (256, 128, 64, 32, 16)
+    heads: str = "contour"  # mask: foreground only; contour: foreground + nucleus contours
+    contour_width: int = 2
+    # Pixels: percentile normalization (outside the network), then [0, 1] -> [-1, 1] inside it,
+    # the range ImageNet MobileNetV2 was trained on; grayscale is repeated to three channels.
+    norm_p_low: float = 1.0
+    norm_p_high: float = 99.8
+    input_channels: int = 3
+    input_scale: float = 2.0
+    input_offset: float = -1.0
+    # Training.
+    train_patch_size: int = 256
+    train_batch_size: int = 8
+    train_epochs_frozen: int = 2
+    train_epochs: int = 40
+    train_steps_per_epoch: int = 0  # 0: one pass over the training tiles
+    train_learning_rate: float = 1e-3
+    train_finetune_learning_rate: float = 3e-4
+    train_reduce_lr_patience: int = 3
+    train_early_stopping_patience: int = 8
+    train_max_minutes: float = 0.0  # 0: no time budget
+    train_augment_flips: bool = True
+    train_augment_intensity: bool = True
+    train_augment_colour: bool = True
+    train_augment_scale: tuple[float, float] = (1.0, 1.0)  # zoom range; (1, 1) is off
+    train_seed: int = 0
+    # Provenance, filled in by training.
+    train_device: str = ""
+    train_mixed_precision: bool = False
+    split_sha256: str = ""
+    nucleiseg_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.unet_alpha not in ALPHAS:
+            raise ConfigError(f"model.alpha must be one of {ALPHAS}, got {self.unet_alpha}")
+        if self.heads not in HEADS:
+            raise ConfigError(f"model.heads must be one of {HEADS}, got {self.heads!r}")
+        if self.train_patch_size % 32:
+            raise ConfigError(f"train.patch_size must be a multiple of 32, got {self.train_patch_size}")
+        low, high = self.train_augment_scale
+        if not 0 < low <= high:
+            raise ConfigError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {low, high}")
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.heads == "mask" else 2
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        write_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown model settings {unknown}; was it written by a newer nucleiseg?")
+        version = data.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"{source}: model format version {version}, this nucleiseg reads version "
+                f"{FORMAT_VERSION}; retrain the model or use a matching nucleiseg release"
+            )
+        data = dict(data)
+        for key in ("unet_decoder_filters", "train_augment_scale"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the model's config.json ({exc})") from exc
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_workflow_config(cls, config: dict) -> "ModelConfig":
+        """Map the workflow config's model/train/prepare sections onto the flat record."""
+        model, train, norm = config["model"], config["train"], config["prepare"]["normalize"]
+        augment = train["augment"]
+        return cls(
+            unet_alpha=float(model["alpha"]),
+            unet_encoder_weights=str(model["encoder_weights"]),
+            unet_decoder_filters=tuple(model["decoder_filters"]),
+            heads=model["heads"],
+            contour_width=int(model["contour_width"]),
+            norm_p_low=float(norm["p_low"]),
+            norm_p_high=float(norm["p_high"]),
+            train_patch_size=int(train["patch_size"]),
+            train_batch_size=int(train["batch_size"]),
+            train_epochs_frozen=int(train["epochs_frozen"]),
+            train_epochs=int(train["epochs"]),
+            train_steps_per_epoch=int(train["steps_per_epoch"]),
+            train_learning_rate=float(train["learning_rate"]),
+            train_finetune_learning_rate=float(train["finetune_learning_rate"]),
+            train_reduce_lr_patience=int(train["reduce_lr_patience"]),
+            train_early_stopping_patience=int(train["early_stopping_patience"]),
+            train_max_minutes=float(train["max_minutes"]),
+            train_augment_flips=bool(augment["flips"]),
+            train_augment_intensity=bool(augment["intensity"]),
+            train_augment_colour=bool(augment["colour"]),
+            train_augment_scale=tuple(float(v) for v in augment["scale"]),
+            train_seed=int(train["seed"]),
+        )

@@ -1,0 +1,88 @@
+"""Training targets from instance labels: what the network learns to predict, per pixel.
+
+A network that only predicts foreground merges touching nuclei: their pixels form one blob. Like
+the 2018 Data Science Bowl winners, the "contour" head also predicts each nucleus's boundary,
+drawn inside the nucleus, so that the boundary between two touching nuclei is a band of contour
+that keeps their interiors apart; instances.labels_from_maps grows them back from those
+interiors.
+
+Channels of a target, in this order: foreground (labels > 0), then contour (heads "contour").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HEADS = ("mask", "contour")
+_CHANNELS = {"mask": 1, "contour": 2}
+
+
+def n_channels(heads: str) -> int:
+    """How many output channels a model with these heads predicts."""
+    _check_heads(heads)
+    return _CHANNELS[heads]
+
+
+def _check_heads(heads: str) -> None:
+    if heads not in HEADS:
+        raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
+
+
+def _check_labels(labels: np.ndarray, ndim: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != ndim:
+        raise ValueError(f"labels must have {ndim} dimensions, got shape {labels.shape}")
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise ValueError(f"labels must be an integer label image, got dtype {labels.dtype}")
+    return labels
+
+
+def _interior(labels: np.ndarray) -> np.ndarray:
+    """Labels where all four neighbours carry the same label, 0 elsewhere (one erosion step).
+
+    Edges are replicated: a nucleus cut by the image edge has no boundary there (the cut is the
+    tile's, not the nucleus's). The four neighbours (not eight) are enough to keep two touching
+    nuclei apart: the interiors of two different labels are never even diagonally adjacent,
+    since the pixel that two diagonal neighbours share would have to belong to both.
+    """
+    padded = np.pad(labels, 1, mode="edge")
+    core = padded[1:-1, 1:-1]
+    same = ((core == padded[:-2, 1:-1]) & (core == padded[2:, 1:-1])
+            & (core == padded[1:-1, :-2]) & (core == padded[1:-1, 2:]))
+    return np.where(same, core, 0)
+
+
+def contour_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
+    """1.0 on each nucleus's boundary band, `width` pixels thick and inside the nucleus.
+
+    A pixel is contour when it lies within `width` steps (4-connected) of a pixel of another
+    label or of the background; so the border between two touching nuclei is contour on both
+    sides, and a nucleus thinner than 2 * width is contour throughout. Returns float32 (H, W).
+    """
+    labels = _check_labels(labels, 2)
+    if width < 1:
+        raise ValueError(f"contour width must be at least 1 pixel, got {width}")
+    inner = labels
+    for _ in range(int(width)):
+        inner = _interior(inner)
+    return ((labels != 0) & (inner == 0)).astype(np.float32)
+
+
+def make_targets(labels: np.ndarray, heads: str = "contour", contour_width: int = 2) -> np.ndarray:
+    """Float32 (H, W, C) targets of one label image: foreground, then contour for "contour"."""
+    _check_heads(heads)
+    labels = _check_labels(labels, 2)
+    channels = [(labels != 0).astype(np.float32)]
+    if heads == "contour":
+        channels.append(contour_map(labels, contour_width))
+    return np.stack(channels, axis=-1)
+
+
+def make_targets_batch(labels: np.ndarray, heads: str = "contour",
+                       contour_width: int = 2) -> np.ndarray:
+    """Float32 (N, H, W, C) targets of a batch of (N, H, W) label images."""
+    labels = _check_labels(labels, 3)
+    out = np.empty(labels.shape + (n_channels(heads),), np.float32)
+    for i, one in enumerate(labels):
+        out[i] = make_targets(one, heads, contour_width)
+    return out
