@@ -15,6 +15,7 @@ include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/tile.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

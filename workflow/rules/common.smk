@@ -50,4 +50,5 @@ def all_targets():
         "results/index.csv",
         expand("results/tiles/{split}/tiles.csv", split=["train", "val"]),
         "results/model/config.json",
+        "results/evaluation/summary.csv",
     ]

@@ -1,11 +1,15 @@
-"""Benchmark: prepare, split and tile a DSB2018 folder with the real workflow; wall time and memory.
+"""Benchmark: run the real workflow on DSB2018 and record wall time and memory of every job.
 
-    .venv/bin/python benchmarks/prepare_dsb2018.py --data ../shared/data/dsb2018 --cores 2
+    # preparation, split and tiling of all 664 images:
+    .venv/bin/python benchmarks/run_workflow.py --data ../shared/data/dsb2018 --target tiles
+    # everything, with a benchmark config (training, thresholds, evaluation):
+    .venv/bin/python benchmarks/run_workflow.py --configfile config/dsb2018_cpu.yaml --target all
 
-Runs `snakemake` in a scratch folder (source: local, read in place), samples the resident memory
+Runs `snakemake` in a work folder (source: local, read in place), samples the resident memory
 of the whole process tree (Snakemake plus every job and worker process) every 0.1 s, and prints
 a Markdown table: total wall time and peak memory, then Snakemake's own per-job benchmark
-records (results/benchmarks/*.tsv: seconds and max RSS of each job).
+records (results/benchmarks/*.tsv: seconds and max RSS of each job), then the evaluation
+summary when the run made one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+TARGETS = {
+    "tiles": ["results/index.csv", "results/tiles/train/tiles.csv", "results/tiles/val/tiles.csv"],
+    "all": ["all"],
+}
+
+
+def _absolute_paths(config: dict) -> dict:
+    """Make the config's file settings absolute (relative ones are relative to the repository)."""
+    local = config.get("dataset", {}).get("local", {})
+    if local.get("path"):
+        local["path"] = str((REPO / local["path"]).resolve())
+    model = config.get("model", {})
+    if model.get("encoder_weights") not in (None, "imagenet", "none"):
+        model["encoder_weights"] = str((REPO / model["encoder_weights"]).resolve())
+    return config
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -41,17 +60,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dsb2018")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None, help="kept if given; else a temp dir")
+    parser.add_argument("--configfile", type=Path, default=None,
+                        help="a config to run instead of the default (its dataset paths are "
+                             "taken relative to the repository root)")
+    parser.add_argument("--target", choices=sorted(TARGETS), default="tiles")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nucleiseg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = {"dataset": {"source": "local", "local": {"path": str(args.data.resolve())}},
-              "prepare": {"threads": args.cores}}
+    config = yaml.safe_load(args.configfile.read_text()) if args.configfile else {}
+    config = _absolute_paths(config)
+    config.setdefault("dataset", {"source": "local", "local": {"path": str(args.data.resolve())}})
+    config.setdefault("prepare", {})["threads"] = args.cores
     (workdir / "bench_config.yaml").write_text(yaml.safe_dump(config))
     snakemake = Path(sys.executable).with_name("snakemake")
     command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
                str(args.cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
-               "--quiet", "all"]
+               "--quiet", *TARGETS[args.target]]
     start = time.perf_counter()
     proc = subprocess.Popen(command)
     watched, peak = psutil.Process(proc.pid), 0
@@ -74,6 +99,10 @@ def main() -> None:
     for tsv in sorted((workdir / "results" / "benchmarks").glob("*.tsv")):
         row = pd.read_csv(tsv, sep="\t").iloc[0]
         print(f"| job {tsv.stem} (Snakemake benchmark: s, max_rss) | {row['s']:.1f} | {row['max_rss']:.0f} |")
+    summary = workdir / "results" / "evaluation" / "summary.csv"
+    if summary.is_file():
+        columns = ["set", "method", "modality", "n_images", "dice", "ap_50", "ap_75", "dsb_score"]
+        print("\n" + pd.read_csv(summary)[columns].to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""Choosing thresholds on validation images and scoring held-out images.
+
+Held-out sets: `test` (this workflow's split of stage1_train) and, when the dataset has it,
+`stage1_test` (Kaggle's official stage 1 test images, masks decoded from stage1_solution.csv).
+Every image is scored for the network and, in the same run, for the classical pipeline (Otsu +
+distance-transform watershed, what CellProfiler's IdentifyPrimaryObjects does), so users see
+what the network adds. Thresholds are chosen on `val` only: the test images never tune anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from .classical import segment_classical
+from .instances import Thresholds, labels_from_maps
+from .io import read_image, write_csv, write_json
+from .metrics import score_image, summarize
+from .modelfolder import LoadedModel
+from .network import predict_maps
+from .normalize import classify_modality, percentile_normalize, to_channels_last
+from .thresholds import optimize_thresholds
+
+log = logging.getLogger(__name__)
+
+METHODS = ("network", "classical")
+
+
+@dataclass
+class HeldOutImage:
+    id: str
+    modality: str
+    set: str
+    image: np.ndarray  # prepared: normalized float32 (H, W) or (H, W, 3)
+    truth: np.ndarray  # instance labels
+
+
+def split_images(index: pd.DataFrame, prepared: str | Path, split: str) -> Iterator[HeldOutImage]:
+    """The prepared images and labels of one split of the index."""
+    prepared = Path(prepared)
+    for row in index[index["split"] == split].sort_values("id").itertuples():
+        yield HeldOutImage(
+            row.id, row.modality, split,
+            tifffile.imread(prepared / "images" / f"{row.id}.tif"),
+            tifffile.imread(prepared / "labels" / f"{row.id}.tif"),
+        )
+
+
+def stage1_test_images(stage1_test: str | Path, solution_csv: str | Path,
+                       p_low: float, p_high: float) -> Iterator[HeldOutImage]:
+    """Kaggle's stage 1 test images, normalized as training images were, with solution masks."""
+    from .rle import solution_labels
+
+    truths = solution_labels(solution_csv)
+    for sample_id in sorted(truths):
+        path = Path(stage1_test) / sample_id / "images" / f"{sample_id}.png"
+        raw = to_channels_last(read_image(path))
+        image, _ = percentile_normalize(raw, p_low, p_high)
+        yield HeldOutImage(sample_id, classify_modality(raw), "stage1_test",
+                           image[..., 0] if image.shape[-1] == 1 else image, truths[sample_id])
+
+
+def network_labels(model: LoadedModel, thresholds: Thresholds, image: np.ndarray) -> np.ndarray:
+    maps = predict_maps(model.network, image)
+    contour = maps[..., 1] if model.config.heads == "contour" else None
+    return labels_from_maps(maps[..., 0], contour, thresholds)
+
+
+def choose_thresholds(model: LoadedModel, images: Iterable[HeldOutImage]) -> tuple[Thresholds, pd.DataFrame]:
+    """Thresholds that maximize the mean DSB score on the (validation) images given."""
+    predictions, truths = [], []
+    for item in images:
+        predictions.append(predict_maps(model.network, item.image))
+        truths.append(item.truth)
+    if not predictions:
+        raise ValueError("no validation image to choose thresholds on; raise split.fractions.val")
+    log.info("searching thresholds on %d validation images", len(predictions))
+    return optimize_thresholds(predictions, truths, heads=model.config.heads)
+
+
+def evaluate_images(model: LoadedModel, thresholds: Thresholds,
+                    images: Iterable[HeldOutImage]) -> pd.DataFrame:
+    """One row per image and method: every score of metrics.score_image, and the seconds taken."""
+    rows = []
+    for item in images:
+        for method in METHODS:
+            start = time.perf_counter()
+            if method == "network":
+                labels = network_labels(model, thresholds, item.image)
+            else:
+                labels = segment_classical(item.image)
+            seconds = time.perf_counter() - start
+            rows.append({"set": item.set, "id": item.id, "modality": item.modality, "method": method,
+                         **score_image(item.truth, labels), "seconds": seconds})
+        log.info("%s %s (%s): network DSB %.3f, classical DSB %.3f", item.set, item.id[:12],
+                 item.modality, rows[-2]["dsb_score"], rows[-1]["dsb_score"])
+    return pd.DataFrame(rows)
+
+
+def summarize_evaluation(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean scores per set, method and modality, with an `overall` row per set and method."""
+    parts = []
+    for (set_name, method), group in rows.groupby(["set", "method"], sort=True):
+        table = summarize(group.drop(columns=["set", "method", "id"]), by="modality")
+        table.insert(0, "method", method)
+        table.insert(0, "set", set_name)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_evaluation(rows: pd.DataFrame, per_image: Path, summary_csv: Path, summary_json: Path,
+                     figure: Path) -> pd.DataFrame:
+    summary = summarize_evaluation(rows)
+    write_csv(rows, per_image)
+    write_csv(summary, summary_csv)
+    write_json(summary.to_dict(orient="records"), summary_json)
+    plot_evaluation(summary, figure)
+    return summary
+
+
+def plot_evaluation(summary: pd.DataFrame, path: Path) -> None:
+    """Per set: DSB score by modality for both methods, and AP against the IoU threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+    from .metrics import DSB_THRESHOLDS
+
+    sets = list(dict.fromkeys(summary["set"]))
+    fig, axes = plt.subplots(len(sets), 2, figsize=(11, 4 * len(sets)), squeeze=False)
+    ap_columns = [f"ap_{round(t * 100):02d}" for t in DSB_THRESHOLDS]
+    for (bars, curve), set_name in zip(axes, sets):
+        part = summary[summary["set"] == set_name]
+        groups = list(dict.fromkeys(part["modality"]))
+        width = 0.8 / len(METHODS)
+        for k, method in enumerate(METHODS):
+            scores = part[part["method"] == method].set_index("modality").reindex(groups)["dsb_score"]
+            bars.bar(np.arange(len(groups)) + k * width, scores, width, label=method)
+            overall = part[(part["method"] == method) & (part["modality"] == "overall")]
+            if not overall.empty:
+                curve.plot(DSB_THRESHOLDS, overall[ap_columns].to_numpy()[0], "o-", label=method)
+        bars.set_xticks(np.arange(len(groups)) + width / 2, groups)
+        bars.set(ylim=(0, 1), ylabel="DSB score (mean AP, IoU 0.5-0.95)", title=f"{set_name}: by modality")
+        curve.set(ylim=(0, 1), xlabel="IoU threshold", ylabel="TP / (TP + FP + FN)",
+                  title=f"{set_name}: average precision, all images")
+        for ax in (bars, curve):
+            ax.legend()
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
