@@ -34,6 +34,14 @@ TARGETS = {
 }
 
 
+def _merge(base: dict, overlay: dict) -> dict:
+    """Nested dict update, as Snakemake merges several --configfile files."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
 def _absolute_paths(config: dict) -> dict:
     """Make the config's file settings absolute (relative ones are relative to the repository)."""
     local = config.get("dataset", {}).get("local", {})
@@ -60,15 +68,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dsb2018")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None, help="kept if given; else a temp dir")
-    parser.add_argument("--configfile", type=Path, default=None,
-                        help="a config to run instead of the default (its dataset paths are "
-                             "taken relative to the repository root)")
+    parser.add_argument("--configfile", type=Path, action="append", default=[],
+                        help="a config to run instead of the default; repeat it to overlay "
+                             "several, later ones winning (paths relative to the repository)")
     parser.add_argument("--target", choices=sorted(TARGETS), default="tiles")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nucleiseg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load(args.configfile.read_text()) if args.configfile else {}
+    config = {}
+    for path in args.configfile:
+        config = _merge(config, yaml.safe_load(path.read_text()) or {})
     config = _absolute_paths(config)
     config.setdefault("dataset", {"source": "local", "local": {"path": str(args.data.resolve())}})
     config.setdefault("prepare", {})["threads"] = args.cores

@@ -49,7 +49,7 @@ def validation():
 def test_search_finds_the_known_best_region(validation):
     predictions, truths = validation
     best, table = optimize_thresholds(predictions, truths)
-    assert len(table) == 5 * 5 * 4
+    assert len(table) == np.prod([len(v) for v in DEFAULT_GRID.values()])
     assert list(table.columns) == ["foreground", "contour", "min_size", "dsb_score", "ap_50"]
     assert table["dsb_score"].is_monotonic_decreasing
     assert table.iloc[0]["dsb_score"] == table["dsb_score"].max() > table["dsb_score"].min()
@@ -80,7 +80,7 @@ def test_mask_heads_search_foreground_and_min_size_only(validation):
     masks = [p[..., :1] for p in predictions]  # a one-channel model's output
     best, table = optimize_thresholds(masks, truths, heads="mask")
     assert list(table.columns) == ["foreground", "min_size", "dsb_score", "ap_50"]
-    assert len(table) == 5 * 4
+    assert len(table) == len(DEFAULT_GRID["foreground"]) * len(DEFAULT_GRID["min_size"])
     assert best.contour == Thresholds().contour  # untouched: nothing to search
     assert table.loc[table["min_size"] == 0, "dsb_score"].max() < table["dsb_score"].max()
     _, contour_table = optimize_thresholds(predictions, truths)
