@@ -15,6 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DSB = REPO.parent / "shared" / "data" / "dsb2018"
 SHARED_WEIGHTS = REPO.parent / "shared" / "data" / "weights"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+# Workflow settings for a network small enough to train in seconds from random weights (no
+# download): for tests that run the training, threshold and evaluation rules for real.
+TINY_MODEL = {
+    "model": {"alpha": 0.35, "encoder_weights": "none", "decoder_filters": [16, 16, 8, 8, 8]},
+    "train": {"patch_size": 64, "batch_size": 4, "epochs_frozen": 1, "epochs": 2,
+              "steps_per_epoch": 3, "max_val_tiles": 4, "threads": 2},
+}
 
 
 def _need_shared_dsb() -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DSB, link_subset, pick_ids, run_snakemake
+from conftest import SHARED_DSB, TINY_MODEL, link_subset, pick_ids, run_snakemake
 from nucleiseg.evaluate import summarize_evaluation
 from nucleiseg.io import read_image
 from nucleiseg.labels import masks_to_labels
@@ -50,19 +50,13 @@ def dataset_with_stage1_test(tmp_path_factory, dsb_meta):
     return root, test_ids
 
 
-TINY_TRAINING = {
-    "model": {"alpha": 0.35, "encoder_weights": "none", "decoder_filters": [16, 16, 8, 8, 8]},
-    "train": {"patch_size": 64, "batch_size": 4, "epochs_frozen": 1, "epochs": 2,
-              "steps_per_epoch": 4, "max_val_tiles": 4, "threads": 2},
-    "tiles": {"size": 128, "overlap": 32},
-}
-
 
 @pytest.mark.slow
 def test_workflow_trains_chooses_thresholds_and_scores_stage1_test(tmp_path, dataset_with_stage1_test):
     root, test_ids = dataset_with_stage1_test
     config = {"dataset": {"source": "local", "local": {"path": str(root)}},
-              "split": {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}, **TINY_TRAINING}
+              "split": {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}},
+              "tiles": {"size": 128, "overlap": 32}, **TINY_MODEL}
     run_snakemake(tmp_path, config)
     results = tmp_path / "results"
     thresholds = json.loads((results / "model" / "thresholds.json").read_text())

@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 import tifffile
 
-from conftest import SHARED_DSB, link_subset, run_snakemake
+from conftest import SHARED_DSB, TINY_MODEL, link_subset, run_snakemake
 from nucleiseg.manifest import Manifest
 from nucleiseg.tiles import load_prepared, pad_to_tile, reassemble
 
 pytestmark = pytest.mark.slow
 TILE = 256
+DATA_TARGETS = ("results/index.csv", "results/tiles/train/tiles.csv", "results/tiles/val/tiles.csv")
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def dsb_run(tmp_path_factory, dsb_subset_ids):
     source = link_subset(dsb_subset_ids, root / "dsb2018" / "stage1_train")
     config = {"dataset": {"source": "local", "local": {"path": str(source.parent)}},
               "split": {"fractions": {"train": 0.6, "val": 0.2, "test": 0.2}}}
-    run_snakemake(root / "work", config)
+    run_snakemake(root / "work", config, *DATA_TARGETS)
     return root / "work", dsb_subset_ids
 
 
@@ -89,18 +90,19 @@ def test_rerun_has_nothing_to_do(dsb_run):
     config_path = work / "test_config.yaml"
     import yaml
 
-    result = run_snakemake(work, yaml.safe_load(config_path.read_text()), "--dry-run")
+    result = run_snakemake(work, yaml.safe_load(config_path.read_text()), "--dry-run", *DATA_TARGETS)
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_synthetic_demo_through_every_stage(tmp_path):
-    """The demo's path: generated data, exact ground truth carried into the prepared labels."""
+    """The demo's path: generated data, exact ground truth carried into the prepared labels,
+    then a (tiny) model trained, thresholds chosen and the test split scored."""
     from nucleiseg.synthetic import dataset_sample
 
     settings = {"n_images": 6, "height": 96, "width": 128, "bit_depth": 16, "seed": 3}
     config = {"dataset": {"source": "synthetic", "synthetic": settings},
               "split": {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
-              "tiles": {"size": 64, "overlap": 16}}
+              "tiles": {"size": 64, "overlap": 16}, **TINY_MODEL}
     run_snakemake(tmp_path, config)
     index = pd.read_csv(tmp_path / "results" / "index.csv", dtype={"id": str})
     assert len(index) == 6 and set(index["modality"]) == {"fluorescence", "brightfield", "stained"}
@@ -114,3 +116,7 @@ def test_synthetic_demo_through_every_stage(tmp_path):
         assert row["source_dtype"] == expected_dtype
     for split in ("train", "val"):
         assert (tmp_path / "results" / "tiles" / split / "images.npy").stat().st_size > 0
+    for name in ("config.json", "model.keras", "thresholds.json", "training_curves.png"):
+        assert (tmp_path / "results" / "model" / name).stat().st_size > 0
+    summary = pd.read_csv(tmp_path / "results" / "evaluation" / "summary.csv")
+    assert set(summary["method"]) == {"network", "classical"}
