@@ -17,7 +17,7 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
-	@echo "Demo done. Dataset index: results/index.csv; training tiles: results/tiles/; logs: logs/"
+	@echo "Demo done. Dataset: results/index.csv; model: results/model/; scores: results/evaluation/summary.csv (figure: scores.png); logs: logs/"
 
 test: venv
 	$(BIN)/python -m pytest
