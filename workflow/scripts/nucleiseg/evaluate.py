@@ -127,16 +127,11 @@ def write_evaluation(rows: pd.DataFrame, per_image: Path, summary_csv: Path, sum
 
 def plot_evaluation(summary: pd.DataFrame, path: Path) -> None:
     """Per set: DSB score by modality for both methods, and AP against the IoU threshold."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
+    from .io import new_figure, save_figure
     from .metrics import DSB_THRESHOLDS
 
     sets = list(dict.fromkeys(summary["set"]))
-    fig, axes = plt.subplots(len(sets), 2, figsize=(11, 4 * len(sets)), squeeze=False)
+    fig, axes = new_figure(len(sets), 2, (11, 4 * len(sets)))
     ap_columns = [f"ap_{round(t * 100):02d}" for t in DSB_THRESHOLDS]
     for (bars, curve), set_name in zip(axes, sets):
         part = summary[summary["set"] == set_name]
@@ -155,7 +150,4 @@ def plot_evaluation(summary: pd.DataFrame, path: Path) -> None:
         for ax in (bars, curve):
             ax.legend()
             ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

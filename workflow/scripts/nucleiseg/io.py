@@ -134,6 +134,26 @@ def write_csv(frame, path: str | Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def new_figure(rows: int, columns: int, size: tuple[float, float]):
+    """A matplotlib figure drawn off-screen (Agg: clusters and CI have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(rows, columns, figsize=size, squeeze=False)
+
+
+def save_figure(figure, path: str | Path) -> None:
+    """Write a figure as PNG, atomically, and free its memory."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)
+
+
 def write_json(data, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -329,14 +329,9 @@ def write_model_folder(model, config: ModelConfig, history_csv: Path, out: Path)
 
 
 def plot_history(history: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from .io import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
-
-    fig, (loss_ax, dice_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ((loss_ax, dice_ax),) = new_figure(1, 2, (10, 4))
     epochs = history["epoch"] + 1
     for column, style in (("loss", "-"), ("val_loss", "--")):
         if column in history:
@@ -349,7 +344,4 @@ def plot_history(history: pd.DataFrame, path: Path) -> None:
     for ax in (loss_ax, dice_ax):
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
