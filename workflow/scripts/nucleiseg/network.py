@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .modelconfig import ModelConfig
+from .normalize import as_three_channels
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +128,6 @@ def pad_to_multiple(image: np.ndarray, divisor: int = DIVISOR) -> np.ndarray:
     pad = ((0, -height % divisor), (0, -width % divisor)) + ((0, 0),) * (image.ndim - 2)
     mode = "reflect" if min(height, width) > 1 else "symmetric"
     return np.pad(image, pad, mode=mode)
-
-
-def as_three_channels(image: np.ndarray) -> np.ndarray:
-    """A prepared image (H, W), (H, W, 1) or (H, W, 3) -> (H, W, 3) float32."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    return image
 
 
 def predict_maps(model, image: np.ndarray) -> np.ndarray:

@@ -79,3 +79,16 @@ def percentile_normalize(
     if scale <= 0:
         return np.zeros_like(data), NormStats(low, high)
     return (data - low) / scale, NormStats(low, high)
+
+
+def as_three_channels(image: np.ndarray) -> np.ndarray:
+    """A prepared image (H, W), (H, W, 1) or (H, W, 3) -> (H, W, 3) float32, as the network takes it.
+
+    Grayscale is repeated: the ImageNet encoder expects three channels.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return image

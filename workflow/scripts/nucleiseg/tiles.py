@@ -20,6 +20,7 @@ from skimage.segmentation import relabel_sequential
 
 from .errors import ConfigError
 from .io import atomic_path, write_csv
+from .normalize import as_three_channels
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def reassemble(tiles: np.ndarray, positions, shape) -> np.ndarray:
 
 def load_prepared(images_dir: Path, labels_dir: Path, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
     """A prepared image as (H, W, 3) float32 (grayscale repeated) and its label image."""
-    image = tifffile.imread(Path(images_dir) / f"{sample_id}.tif")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
+    image = as_three_channels(tifffile.imread(Path(images_dir) / f"{sample_id}.tif"))
     labels = tifffile.imread(Path(labels_dir) / f"{sample_id}.tif")
     return image, labels
 
