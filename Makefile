@@ -17,7 +17,13 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
-	@echo "Demo done. Dataset: results/index.csv; model: results/model/; scores: results/evaluation/summary.csv (figure: scores.png); logs: logs/"
+	$(BIN)/snakemake --cores 1 --configfile config/demo.yaml --report results/report.html
+	@echo
+	@echo "Demo done. Per-nucleus measurements: results/batches/demo/nuclei.csv"
+	@echo "  per image: results/batches/demo/images.csv (skipped files: skipped.csv)"
+	@echo "  label images: results/batches/demo/labels/; outlines: results/batches/demo/overlays/"
+	@echo "  report (figures, outlines, training, evaluation): results/report.html"
+	@echo "  model: results/model/; its scores: results/evaluation/summary.csv; logs: logs/"
 
 test: venv
 	$(BIN)/python -m pytest
@@ -28,4 +34,4 @@ lint: venv
 	$(BIN)/ruff check --select F,E9,W6 workflow tests benchmarks
 
 clean:
-	rm -rf results/* resources/synthetic .snakemake
+	rm -rf results/* resources/synthetic resources/synthetic_batch .snakemake

@@ -16,6 +16,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/tile.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/segment.smk"
 
 
 rule all:

@@ -24,8 +24,8 @@ from .instances import Thresholds, labels_from_maps
 from .io import read_image, write_csv, write_json
 from .metrics import score_image, summarize
 from .modelfolder import LoadedModel
-from .network import predict_maps
 from .normalize import classify_modality, percentile_normalize, to_channels_last
+from .predict import Tiling, predict_tiled
 from .thresholds import optimize_thresholds
 
 log = logging.getLogger(__name__)
@@ -67,17 +67,23 @@ def stage1_test_images(stage1_test: str | Path, solution_csv: str | Path,
                            image[..., 0] if image.shape[-1] == 1 else image, truths[sample_id])
 
 
-def network_labels(model: LoadedModel, thresholds: Thresholds, image: np.ndarray) -> np.ndarray:
-    maps = predict_maps(model.network, image)
+def network_labels(model: LoadedModel, thresholds: Thresholds, image: np.ndarray, *,
+                   tiling: Tiling = Tiling()) -> np.ndarray:
+    maps = predict_tiled(model.network, image, tiling)
     contour = maps[..., 1] if model.config.heads == "contour" else None
     return labels_from_maps(maps[..., 0], contour, thresholds)
 
 
-def choose_thresholds(model: LoadedModel, images: Iterable[HeldOutImage]) -> tuple[Thresholds, pd.DataFrame]:
-    """Thresholds that maximize the mean DSB score on the (validation) images given."""
+def choose_thresholds(model: LoadedModel, images: Iterable[HeldOutImage], *,
+                      tiling: Tiling = Tiling()) -> tuple[Thresholds, pd.DataFrame]:
+    """Thresholds that maximize the mean DSB score on the (validation) images given.
+
+    The maps are predicted tiled as in evaluation and segmentation, so the thresholds are chosen
+    on the maps they will be applied to.
+    """
     predictions, truths = [], []
     for item in images:
-        predictions.append(predict_maps(model.network, item.image))
+        predictions.append(predict_tiled(model.network, item.image, tiling))
         truths.append(item.truth)
     if not predictions:
         raise ValueError("no validation image to choose thresholds on; raise split.fractions.val")
@@ -85,15 +91,15 @@ def choose_thresholds(model: LoadedModel, images: Iterable[HeldOutImage]) -> tup
     return optimize_thresholds(predictions, truths, heads=model.config.heads)
 
 
-def evaluate_images(model: LoadedModel, thresholds: Thresholds,
-                    images: Iterable[HeldOutImage]) -> pd.DataFrame:
+def evaluate_images(model: LoadedModel, thresholds: Thresholds, images: Iterable[HeldOutImage], *,
+                    tiling: Tiling = Tiling()) -> pd.DataFrame:
     """One row per image and method: every score of metrics.score_image, and the seconds taken."""
     rows = []
     for item in images:
         for method in METHODS:
             start = time.perf_counter()
             if method == "network":
-                labels = network_labels(model, thresholds, item.image)
+                labels = network_labels(model, thresholds, item.image, tiling=tiling)
             else:
                 labels = segment_classical(item.image)
             seconds = time.perf_counter() - start

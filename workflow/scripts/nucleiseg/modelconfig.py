@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError
-from .io import write_json
 
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3)
 HEADS = ("mask", "contour")
@@ -82,6 +81,8 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
+        from .io import write_json  # here, not at the top: the Snakefile reads configs at parse time
+
         write_json(self.to_dict(), path)
 
     @classmethod

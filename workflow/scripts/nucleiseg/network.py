@@ -88,6 +88,19 @@ def _conv_block(x, filters: int, name: str):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+# MobileNetV2's BatchNorm layers average their statistics with momentum 0.999: right for
+# ImageNet statistics being fine-tuned, but a randomly initialised encoder trained for a few
+# hundred steps (the demo, the tests) then predicts with statistics still ~90% at their initial
+# values, and its inference output is near zero though training looks fine.
+RANDOM_ENCODER_BN_MOMENTUM = 0.9
+
+
+def _fast_batchnorm(encoder) -> None:
+    for layer in encoder.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.momentum = RANDOM_ENCODER_BN_MOMENTUM
+
+
 def build_unet(config: ModelConfig):
     """The Keras model: (batch, H, W, 3) in [0, 1]-ish -> (batch, H, W, n_outputs) probabilities.
 
@@ -102,6 +115,8 @@ def build_unet(config: ModelConfig):
         )
     weights = resolve_encoder_weights(config.unet_encoder_weights, config.unet_alpha)
     backbone = build_encoder(config.unet_alpha, weights)
+    if weights is None:
+        _fast_batchnorm(backbone)
     taps = [backbone.get_layer(name).output for name in (*SKIP_LAYERS, BOTTLENECK_LAYER)]
     encoder = keras.Model(backbone.input, taps, name=ENCODER_NAME)
 

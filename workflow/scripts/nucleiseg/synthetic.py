@@ -495,3 +495,42 @@ def write_kaggle_dataset(
     manifest.write(out_dir / MANIFEST_NAME)
     log.info("wrote %d synthetic images to %s", n_images, train)
     return manifest
+
+
+# The demo's batch (names in batches.SYNTHETIC_BATCH_FILES): one file of each kind a microscope
+# hands over. A two-channel 16-bit OME-TIFF larger than one tile, with a pixel size; an 8-bit
+# PNG; an RGB stained picture; a field with no nuclei at all.
+SYNTHETIC_BATCH_PIXEL_SIZE_UM = 0.5
+
+
+def write_synthetic_batch(out_dir: str | Path, seed: int = 0) -> list[Path]:
+    """Write SYNTHETIC_BATCH_FILES into `out_dir` (each file atomically); return their paths."""
+    import imageio.v3 as iio
+    import tifffile
+
+    from .batches import SYNTHETIC_BATCH_FILES
+    from .io import atomic_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 7])
+    two_channel = make_nuclei((640, 896), n_nuclei=140, radius=(7, 12), touching_pairs=20,
+                              bit_depth=16, channels=2, seed=rng)
+    fluorescence = make_nuclei((256, 256), n_nuclei=25, touching_pairs=4, seed=rng)
+    stained = make_nuclei((256, 320), n_nuclei=25, modality="stained", seed=rng)
+    blank = np.clip(rng.normal(20, 3, (200, 240)), 0, 255).astype(np.uint8)
+    paths = [out_dir / name for name in SYNTHETIC_BATCH_FILES]
+    with atomic_path(paths[0]) as tmp:
+        size = SYNTHETIC_BATCH_PIXEL_SIZE_UM
+        tifffile.imwrite(tmp, np.moveaxis(two_channel.image, -1, 0), ome=True,
+                         photometric="minisblack",
+                         metadata={"axes": "CYX", "PhysicalSizeX": size, "PhysicalSizeY": size,
+                                   "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm",
+                                   "Channel": {"Name": ["DNA", "Cytoplasm"]}})
+    for path, image in zip(paths[1:3], (fluorescence.image, stained.image)):
+        with atomic_path(path) as tmp:
+            iio.imwrite(tmp, image, extension=".png")
+    with atomic_path(paths[3]) as tmp:
+        tifffile.imwrite(tmp, blank)
+    log.info("wrote the synthetic batch (%d files) to %s", len(paths), out_dir)
+    return paths

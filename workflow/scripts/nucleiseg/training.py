@@ -151,6 +151,15 @@ def foreground_dice(y_true, y_pred):
 # --- device ------------------------------------------------------------------------------------
 
 
+def limit_threads(threads: int) -> None:
+    """Keep TensorFlow to the job's cores (Snakemake's threads); 0 leaves its default (all)."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+
+
 def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:
     """Which device trains, and whether in mixed precision (auto: on a GPU only)."""
     import tensorflow as tf
@@ -268,11 +277,8 @@ def train_model(
 ) -> ModelConfig:
     """Train and write the model folder. Returns the config as saved (with provenance)."""
     import keras
-    import tensorflow as tf
 
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    limit_threads(threads)
     device, mixed = select_device(require_gpu, mixed_precision)
     log.info("training on %s%s", device, " with mixed precision" if mixed else "")
     keras.utils.set_random_seed(config.train_seed)

@@ -1,0 +1,121 @@
+# Stage 6: new batches. Images are segmented in jobs of segment.images_per_job images (a GPU
+# job on a cluster), their nuclei measured on the raw pixels, and the batch's tables and
+# figures gathered for the report.
+
+
+wildcard_constraints:
+    batch="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    chunk="part[0-9]+",
+
+
+rule make_synthetic_batch:
+    output:
+        expand(
+            "{folder}/{name}",
+            folder=batch_listing.SYNTHETIC_FOLDER,
+            name=batch_listing.SYNTHETIC_BATCH_FILES,
+        ),
+    log:
+        "logs/make_synthetic_batch.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/make_synthetic_batch.py"
+
+
+rule segment_images:
+    input:
+        unpack(lambda wildcards: segment_model()),
+        images=chunk_images,
+    output:
+        labels=directory("results/batches/{batch}/labels/{chunk}"),
+        probabilities=directory("results/batches/{batch}/probabilities/{chunk}"),
+        table="results/batches/{batch}/segmented/{chunk}.csv",
+        confidence="results/batches/{batch}/segmented/{chunk}_confidence.csv",
+    log:
+        "logs/segment_images/{batch}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/segment_images/{batch}/{chunk}.tsv"
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: config["segment"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    params:
+        settings=config["segment"],
+    script:
+        "../scripts/segment_images.py"
+
+
+rule measure_nuclei:
+    input:
+        table="results/batches/{batch}/segmented/{chunk}.csv",
+        confidence="results/batches/{batch}/segmented/{chunk}_confidence.csv",
+        labels="results/batches/{batch}/labels/{chunk}",
+    output:
+        nuclei="results/batches/{batch}/measurements/{chunk}.csv",
+        seconds="results/batches/{batch}/measurements/{chunk}_seconds.csv",
+        overlays=report(
+            directory("results/batches/{batch}/overlays/{chunk}"),
+            patterns=["{name}.png"],
+            caption="../report/overlay.rst",
+            category="Batch {batch}",
+            subcategory="Outlines",
+        ),
+    log:
+        "logs/measure_nuclei/{batch}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/measure_nuclei/{batch}/{chunk}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        nuclear_channel=config["segment"]["nuclear_channel"],
+    script:
+        "../scripts/measure_nuclei.py"
+
+
+rule report_batch:
+    input:
+        tables=lambda wildcards: expand(
+            "results/batches/{{batch}}/segmented/{chunk}.csv",
+            chunk=batch_chunks(wildcards.batch),
+        ),
+        nuclei=lambda wildcards: expand(
+            "results/batches/{{batch}}/measurements/{chunk}.csv",
+            chunk=batch_chunks(wildcards.batch),
+        ),
+        seconds=lambda wildcards: expand(
+            "results/batches/{{batch}}/measurements/{chunk}_seconds.csv",
+            chunk=batch_chunks(wildcards.batch),
+        ),
+        overlays=lambda wildcards: expand(
+            "results/batches/{{batch}}/overlays/{chunk}",
+            chunk=batch_chunks(wildcards.batch),
+        ),
+    output:
+        nuclei="results/batches/{batch}/nuclei.csv",
+        images="results/batches/{batch}/images.csv",
+        skipped="results/batches/{batch}/skipped.csv",
+        montage=report(
+            "results/batches/{batch}/montage.png",
+            caption="../report/montage.rst",
+            category="Batch {batch}",
+            subcategory="Overview",
+        ),
+        distributions=report(
+            "results/batches/{batch}/distributions.png",
+            caption="../report/distributions.rst",
+            category="Batch {batch}",
+            subcategory="Overview",
+        ),
+    log:
+        "logs/report_batch/{batch}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        report_images=config["segment"]["report_images"],
+    script:
+        "../scripts/report_batch.py"

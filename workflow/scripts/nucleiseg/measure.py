@@ -1,0 +1,119 @@
+"""Measuring every nucleus of a segmented group of images, and drawing their outlines.
+
+Measurements are taken on the raw nuclear channel, re-read from the original file (not on the
+normalized pixels the network saw), so intensities are in the microscope's own units. Each row
+of the nuclei table is one nucleus: image id, label, whether it touches the image border (its
+shape is then cut off: flagged, never dropped), the model's confidence, and every column of
+morphometrics.COLUMNS. The micrometre columns are always present, empty where an image has no
+pixel size, so that all tables of a batch have the same columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from .batch_io import read_batch_image
+from .io import atomic_path
+from .morphometrics import column_names, markdown_rows, measure_nuclei, touches_border
+from .normalize import percentile_normalize
+
+log = logging.getLogger(__name__)
+
+# (name, unit, description): the columns nuclei.csv has before the morphometrics.
+_ID_COLUMNS = (
+    ("image_id", "-", "the image's file name without its suffix"),
+    ("label", "-", "the nucleus's value in the image's label TIFF (labels/<job>/<image_id>.tif)"),
+    ("touches_border", "-", "true when the nucleus has a pixel in the image's first or last row "
+     "or column: its shape is cut off (flagged, not dropped)"),
+    ("confidence", "-", "the model's mean foreground probability over the nucleus's pixels"),
+)
+ID_COLUMNS = tuple(name for name, _, _ in _ID_COLUMNS)
+OVERLAY_MAX_SIDE = 1024  # overlays are for looking at: big images are shown downscaled
+INTERIOR = (0.1, 0.9, 0.2)  # outline colours: green inside the image, orange at its border
+BORDER = (1.0, 0.55, 0.0)
+
+
+def nuclei_columns() -> list[str]:
+    """image_id, label, touches_border, confidence, then morphometrics' columns (its Label is label)."""
+    return [*ID_COLUMNS, *(c for c in column_names(physical=True) if c != "Label")]
+
+
+def markdown_table() -> str:
+    """The README's table of nuclei.csv columns (between its `measurements` markers)."""
+    lines = ["| Column | Unit | Family | Description |", "|---|---|---|---|"]
+    lines += [f"| `{name}` | {unit} | identity | {text} |" for name, unit, text in _ID_COLUMNS]
+    return "\n".join(lines + markdown_rows(skip=("Label",))) + "\n"
+
+
+def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: float | None,
+                  image_id: str, confidence: pd.Series | None = None) -> pd.DataFrame:
+    """One image's nuclei table, with nuclei_columns()."""
+    table = measure_nuclei(labels, intensity, pixel_size_um)
+    table.insert(0, "image_id", image_id)
+    table.insert(1, "label", table.pop("Label"))
+    table.insert(2, "touches_border", table["label"].isin(touches_border(labels)))
+    conf = np.nan if confidence is None else table["label"].map(confidence)
+    table.insert(3, "confidence", conf)
+    return table.reindex(columns=nuclei_columns())
+
+
+def measure_segmented(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
+                      overlays_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Nuclei of every segmented (status ok) image of a job's table, and an overlay each.
+
+    Returns the nuclei table and per image the seconds taken to measure (image_id,
+    seconds_measure, seconds_overlay).
+    """
+    overlays_dir.mkdir(parents=True, exist_ok=True)
+    tables, timings = [], []
+    by_image = {key: group.set_index("label")["confidence"]
+                for key, group in confidences.groupby("image_id")}
+    for row in images[images["status"] == "ok"].itertuples():
+        start = time.perf_counter()
+        image = read_batch_image(row.file, nuclear_channel)
+        labels = tifffile.imread(row.labels_file)
+        pixel_size = None if pd.isna(row.pixel_size_um) else float(row.pixel_size_um)
+        tables.append(measure_image(labels, image.intensity, pixel_size, row.image_id,
+                                    by_image.get(row.image_id)))
+        measured = time.perf_counter()
+        write_overlay(overlays_dir / f"{row.image_id}.png", image.image, labels)
+        timings.append({"image_id": row.image_id, "seconds_measure": measured - start,
+                        "seconds_overlay": time.perf_counter() - measured})
+        log.info("%s: %d nuclei measured", row.image_id, len(tables[-1]))
+    nuclei = (pd.concat(tables, ignore_index=True) if tables
+              else pd.DataFrame(columns=nuclei_columns()))
+    return nuclei, pd.DataFrame(timings, columns=["image_id", "seconds_measure", "seconds_overlay"])
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """A raw (H, W, 1|3) image as (H, W, 3) floats in [0, 1], contrast-stretched (1-99.8%)."""
+    shown, _ = percentile_normalize(image, 1.0, 99.8)
+    shown = np.clip(shown, 0, 1)
+    return np.repeat(shown, 3, axis=-1) if shown.shape[-1] == 1 else shown
+
+
+def overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Nucleus outlines drawn on the image (uint8 RGB), downscaled to OVERLAY_MAX_SIDE."""
+    from skimage.segmentation import find_boundaries
+
+    step = max(1, -(-max(labels.shape) // OVERLAY_MAX_SIDE))
+    small_labels = labels[::step, ::step]
+    picture = _display(image[::step, ::step])
+    outlines = find_boundaries(small_labels, mode="inner")
+    at_border = np.isin(small_labels, touches_border(labels)) & outlines
+    picture[outlines & ~at_border] = INTERIOR
+    picture[at_border] = BORDER
+    return (picture * 255).round().astype(np.uint8)
+
+
+def write_overlay(path: Path, image: np.ndarray, labels: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, overlay(image, labels), extension=".png")

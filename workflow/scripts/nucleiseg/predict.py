@@ -1,0 +1,208 @@
+"""Tiled prediction: probability maps for prepared images of any size, in bounded memory.
+
+Untiled prediction (network.predict_maps) holds the network's activations for the whole image
+at once, which grows without bound with the image. Here the image is cut into overlapping
+square tiles, fed to the network a batch at a time, and the tile outputs are blended back:
+
+- Each tile's output is weighted by a separable window w(y, x) = a(y) b(x): a raised-cosine
+  ramp across each side that overlaps a neighbour, flat elsewhere, never exactly 0. Two
+  neighbours' ramps over their shared `overlap` pixels add up to 1, so the blend has no seams;
+  the weighted sums are still divided by the summed weights, which on a regular grid is the
+  outer product of two 1-D sums (no (H, W) weight array).
+- Along an axis longer than a tile, the image is reflect-padded by a margin so that border
+  pixels get context, as interior ones do. Tile starts, margins and strides are multiples of 32
+  (network.DIVISOR), so every tile sees the image at the phase of the network's five stride-2
+  steps that untiled prediction sees: tiled and untiled agree closely away from the borders.
+- Along an axis no longer than a tile, the tile shrinks to that side padded to a multiple of 32,
+  so an image that fits one tile gets exactly what predict_maps does: one call, same padding.
+  Along a longer axis, the tiles shrink to the smallest multiple of 32 with which as many tiles
+  still cover it: `tile_size` is the largest tile, and little is computed past the image.
+
+Tiles are cut lazily by index arithmetic (the padded image is never built) and expanded to three
+channels one batch at a time; the only whole-image arrays are the input and one float32
+(H, W, n_outputs) accumulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from .errors import ConfigError
+from .network import DIVISOR
+from .normalize import as_three_channels
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How predict_tiled cuts an image; the workflow config's `segment` section."""
+
+    # Large tiles: on CPU the network's cost per pixel falls with tile size and the overlap is
+    # computed twice, so fewer, larger tiles are faster (benchmarks/tiling.py measured it).
+    tile_size: int = 512
+    overlap: int = 64  # pixels shared by neighbouring tiles: the blending ramp's length
+    batch_size: int = 2  # tiles per network call
+
+    def __post_init__(self):
+        for key in ("tile_size", "overlap", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"segment.{key} must be a whole number, got {value!r}")
+            object.__setattr__(self, key, int(value))
+        if self.tile_size < 2 * DIVISOR or self.tile_size % DIVISOR:
+            raise ConfigError(
+                f"segment.tile_size must be a multiple of {DIVISOR} and at least {2 * DIVISOR} "
+                f"(the network halves it five times), got {self.tile_size}"
+            )
+        # Whole multiples of 32 keep the tiles on the network's stride-2 phase; at most half a
+        # tile so that a tile's two ramps (one per neighbour) do not overlap each other.
+        if not 0 <= self.overlap <= self.tile_size // 2 or self.overlap % DIVISOR:
+            raise ConfigError(
+                f"segment.overlap must be a multiple of {DIVISOR} from 0 to half of "
+                f"segment.tile_size ({self.tile_size // 2}), got {self.overlap}"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"segment.batch_size must be at least 1, got {self.batch_size}")
+
+    @classmethod
+    def from_config(cls, section: dict) -> Tiling:
+        """From the config's `segment` mapping (keys tile_size, overlap, batch_size)."""
+        if not isinstance(section, dict):
+            raise ConfigError(f"segment must be a mapping, got {type(section).__name__}")
+        known = ("tile_size", "overlap", "batch_size")
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            raise ConfigError(f"segment: unknown key(s) {unknown}; the keys are {list(known)}")
+        return cls(**section)
+
+
+@dataclass(frozen=True)
+class AxisTiles:
+    """Where the tiles lie along one image axis of `length` pixels, and their 1-D windows.
+
+    Coordinates are the image's: a negative start or an end past `length` lies in the
+    reflected margin.
+    """
+
+    length: int
+    tile: int  # tile side along this axis
+    overlap: int  # pixels shared by neighbours (0 with a single tile)
+    starts: tuple[int, ...]
+
+    @classmethod
+    def layout(cls, length: int, tiling: Tiling) -> AxisTiles:
+        tile, overlap = tiling.tile_size, tiling.overlap
+        if length <= tile:  # one tile, padded at the end only, as predict_maps pads
+            return cls(length, length + (-length % DIVISOR), 0, (0,))
+        margin = _round_up(overlap // 2, DIVISOR)  # context for border pixels, on the phase
+        span = length + 2 * margin
+        count = _ceil_div(span - overlap, tile - overlap)
+        # Shrink the tiles to the smallest multiple of 32 that still covers the span with that
+        # many tiles: a 1024-pixel side then takes 3 x 416, not 3 x 512, pixels.
+        tile = _round_up(_ceil_div(span + (count - 1) * overlap, count), DIVISOR)
+        stride = tile - overlap
+        return cls(length, tile, overlap, tuple(-margin + k * stride for k in range(count)))
+
+    def window(self, k: int) -> np.ndarray:
+        """Tile k's 1-D blending weights: ramps on the sides shared with a neighbour."""
+        weights = np.ones(self.tile, np.float32)
+        ramp = raised_cosine(self.overlap)
+        if k > 0:
+            weights[: self.overlap] = ramp
+        if k < len(self.starts) - 1:
+            weights[self.tile - self.overlap:] = ramp[::-1]
+        return weights
+
+    def crop(self, k: int) -> tuple[slice, slice]:
+        """The part of tile k inside the image: (slice in the image, slice in the tile)."""
+        start = self.starts[k]
+        first, last = max(start, 0), min(start + self.tile, self.length)
+        return slice(first, last), slice(first - start, last - start)
+
+    def weight_sum(self) -> np.ndarray:
+        """The summed windows over the image's pixels (length,): what blending divides by."""
+        total = np.zeros(self.length, np.float32)
+        for k in range(len(self.starts)):
+            inside, in_tile = self.crop(k)
+            total[inside] += self.window(k)[in_tile]
+        return total
+
+    def source_index(self, k: int) -> np.ndarray:
+        """For each pixel of tile k, the image pixel it shows (reflecting at the borders)."""
+        return reflect_index(np.arange(self.starts[k], self.starts[k] + self.tile), self.length)
+
+
+def raised_cosine(n: int) -> np.ndarray:
+    """n weights rising from near 0 to near 1; w[i] + w[n - 1 - i] == 1, none exactly 0 or 1."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def reflect_index(positions: np.ndarray, length: int) -> np.ndarray:
+    """np.pad's `reflect` as indices: -1 -> 1, length -> length - 2, repeating past the ends."""
+    if length == 1:
+        return np.zeros_like(positions)
+    period = 2 * (length - 1)
+    folded = np.mod(positions, period)
+    return np.where(folded < length, folded, period - folded)
+
+
+def _round_up(value: int, divisor: int) -> int:
+    return value + (-value % divisor)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _channels_last(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3) or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected a prepared image (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
+    return image
+
+
+def _tiles(image: np.ndarray, rows: AxisTiles, cols: AxisTiles) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(row k, column k, tile) in row-major order, each cut when it is needed."""
+    for ky in range(len(rows.starts)):
+        ys = rows.source_index(ky)
+        for kx in range(len(cols.starts)):
+            yield ky, kx, image[np.ix_(ys, cols.source_index(kx))]
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    items = iter(items)
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def predict_tiled(network, image: np.ndarray, tiling: Tiling = Tiling()) -> np.ndarray:
+    """Probability maps (H, W, n_outputs) float32 for one prepared (normalized) image of any size.
+
+    `network` is the Keras model (any size multiple of 32 in, (batch, h, w, n_outputs) out).
+    """
+    image = _channels_last(image)
+    height, width = image.shape[:2]
+    rows, cols = AxisTiles.layout(height, tiling), AxisTiles.layout(width, tiling)
+    maps = None
+    for batch in _batches(_tiles(image, rows, cols), tiling.batch_size):
+        # Three channels per batch, not per image: a grayscale image stays one channel.
+        inputs = as_three_channels(np.stack([tile for _, _, tile in batch]))
+        # predict_on_batch runs the compiled graph: ~3x faster than an eager call on CPU.
+        outputs = np.asarray(network.predict_on_batch(inputs), dtype=np.float32)
+        if maps is None:
+            maps = np.zeros((height, width, outputs.shape[-1]), np.float32)
+        for (ky, kx, _), output in zip(batch, outputs):
+            (y_image, y_tile), (x_image, x_tile) = rows.crop(ky), cols.crop(kx)
+            weights = rows.window(ky)[y_tile, None, None] * cols.window(kx)[None, x_tile, None]
+            maps[y_image, x_image] += output[y_tile, x_tile] * weights
+    # Normalize by the summed weights, one axis at a time (in place, no (H, W) temporary).
+    if len(rows.starts) > 1:
+        maps /= rows.weight_sum()[:, None, None]
+    if len(cols.starts) > 1:
+        maps /= cols.weight_sum()[None, :, None]
+    return maps

@@ -1,0 +1,179 @@
+"""Segmenting a group of a batch's images: read, normalize, predict (tiled), instance labels.
+
+One call handles the images of one job (`segment_files`): the model is loaded once, then each
+image goes through the stages below, timed one by one so that BENCHMARKS.md can say where the
+time goes. Each image's label TIFF is written as soon as it is done; the per-image table is
+written last, so a job that dies leaves no table that looks complete. A file that cannot be
+used stops the job (on_bad_image: fail) or becomes a `skipped` row with the reason (skip).
+Measuring the nuclei is the next rule's job (measure.py), on the raw pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .batch_io import BatchImage, read_batch_image
+from .batches import image_id
+from .errors import BadInputError, ConfigError
+from .instances import Thresholds, confidence, labels_from_maps
+from .io import write_csv, write_tiff
+from .modelfolder import LoadedModel
+from .normalize import percentile_normalize
+from .predict import Tiling, predict_tiled
+
+log = logging.getLogger(__name__)
+
+STAGES = ("read", "normalize", "predict", "instances", "write")
+IMAGE_COLUMNS = ("image_id", "file", "status", "reason", "description", "height", "width",
+                 "pixel_size_um", "pixel_size_source", "n_nuclei", "labels_file",
+                 *(f"seconds_{s}" for s in STAGES))
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """The config's `segment` section, checked."""
+
+    nuclear_channel: int = 0
+    pixel_size_um: float = 0.0  # 0: from each file's metadata
+    on_bad_image: str = "fail"
+    save_probabilities: bool = False
+    tiling: Tiling = field(default_factory=Tiling)
+
+    def __post_init__(self):
+        if self.on_bad_image not in ("fail", "skip"):
+            raise ConfigError(f"segment.on_bad_image must be fail or skip, got {self.on_bad_image!r}")
+        if self.pixel_size_um < 0:
+            raise ConfigError(f"segment.pixel_size_um must be >= 0, got {self.pixel_size_um}")
+
+    @classmethod
+    def from_config(cls, section: dict) -> SegmentSettings:
+        return cls(
+            nuclear_channel=int(section.get("nuclear_channel", 0)),
+            pixel_size_um=float(section.get("pixel_size_um", 0.0)),
+            on_bad_image=section.get("on_bad_image", "fail"),
+            save_probabilities=bool(section.get("save_probabilities", False)),
+            tiling=Tiling.from_config({k: section[k] for k in ("tile_size", "overlap", "batch_size")
+                                       if k in section}),
+        )
+
+    def pixel_size(self, image: BatchImage) -> tuple[float | None, str]:
+        """The pixel size to measure with and where it came from: config, then the file."""
+        if self.pixel_size_um > 0:
+            return self.pixel_size_um, "config"
+        return image.pixel_size_um, image.pixel_size_source
+
+
+@dataclass
+class Segmentation:
+    """One image's result: labels, the probability maps, and the seconds of each stage."""
+
+    image: BatchImage
+    labels: np.ndarray
+    maps: np.ndarray  # (H, W, n_outputs) float32: foreground first, then contour
+    seconds: dict[str, float]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return confidence(self.maps[..., 0], self.labels)
+
+
+def segment_image(model: LoadedModel, thresholds: Thresholds, image: BatchImage,
+                  tiling: Tiling) -> Segmentation:
+    """Normalize as the model's training data was, predict tile by tile, split into nuclei."""
+    seconds = {}
+    start = time.perf_counter()
+    normalized, _ = percentile_normalize(image.image, model.config.norm_p_low,
+                                         model.config.norm_p_high)
+    seconds["normalize"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    maps = predict_tiled(model.network, normalized, tiling)
+    del normalized
+    seconds["predict"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    contour = maps[..., 1] if model.config.heads == "contour" else None
+    labels = labels_from_maps(maps[..., 0], contour, thresholds)
+    seconds["instances"] = time.perf_counter() - start
+    return Segmentation(image, labels, maps, seconds)
+
+
+def write_labels(path: str | Path, labels: np.ndarray, pixel_size_um: float | None) -> None:
+    """A label TIFF that Fiji and napari open: uint16 (uint32 past 65,535 nuclei), compressed.
+
+    With a pixel size, uint16 labels carry ImageJ's calibration (unit micron), so Fiji shows
+    micrometres; ImageJ has no uint32 type, so those are plain TIFFs.
+    """
+    kwargs = {"compression": "zlib"}
+    if pixel_size_um and labels.dtype == np.uint16:
+        kwargs.update(imagej=True, resolution=(1 / pixel_size_um, 1 / pixel_size_um),
+                      metadata={"unit": "micron", "axes": "YX"})
+    write_tiff(path, labels, **kwargs)
+
+
+def _bad_row(path: Path, exc: BadInputError, seconds: float) -> dict:
+    return {"image_id": image_id(path), "file": str(path), "status": "skipped",
+            "reason": exc.problem if exc.hint is None else f"{exc.problem}. {exc.hint}",
+            "seconds_read": seconds}
+
+
+def segment_files(model: LoadedModel, thresholds: Thresholds, files: list[Path],
+                  settings: SegmentSettings, labels_dir: Path, probabilities_dir: Path,
+                  table_path: Path, confidence_path: Path) -> pd.DataFrame:
+    """Segment `files` into labels_dir/<id>.tif; write the per-image table and confidences.
+
+    The table has IMAGE_COLUMNS, one row per file (status ok or skipped); confidence_path gets
+    one row per nucleus: image_id, label, confidence (mean foreground probability).
+    """
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    probabilities_dir.mkdir(parents=True, exist_ok=True)
+    rows, confidences = [], []
+    for path in files:
+        start = time.perf_counter()
+        try:
+            image = read_batch_image(path, settings.nuclear_channel)
+        except BadInputError as exc:
+            if settings.on_bad_image == "fail":
+                raise BadInputError(
+                    exc.path, exc.problem,
+                    (exc.hint + ". " if exc.hint else "")
+                    + "Or set segment.on_bad_image: skip to leave such files out") from None
+            log.warning("skipping %s: %s", path, exc.problem)
+            rows.append(_bad_row(path, exc, time.perf_counter() - start))
+            continue
+        read_seconds = time.perf_counter() - start
+
+        result = segment_image(model, thresholds, image, settings.tiling)
+        pixel_size, source = settings.pixel_size(image)
+        start = time.perf_counter()
+        labels_file = labels_dir / f"{image.id}.tif"
+        write_labels(labels_file, result.labels, pixel_size)
+        if settings.save_probabilities:
+            write_tiff(probabilities_dir / f"{image.id}.tif",
+                       np.moveaxis(result.maps, -1, 0), compression="zlib")
+        n = int(result.labels.max(initial=0))
+        confidences.append(pd.DataFrame({"image_id": image.id, "label": np.arange(1, n + 1),
+                                         "confidence": result.confidence}))
+        seconds = {"read": read_seconds, **result.seconds, "write": time.perf_counter() - start}
+        rows.append({
+            "image_id": image.id, "file": str(path), "status": "ok", "reason": "",
+            "description": image.description, "height": image.height, "width": image.width,
+            "pixel_size_um": pixel_size, "pixel_size_source": source, "n_nuclei": n,
+            "labels_file": str(labels_file),
+            **{f"seconds_{k}": v for k, v in seconds.items()},
+        })
+        log.info("%s (%s, %dx%d): %d nuclei in %.2f s (predict %.2f s)", image.id,
+                 image.description, image.height, image.width, n, sum(seconds.values()),
+                 seconds["predict"])
+    table = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
+    conf = (pd.concat(confidences, ignore_index=True) if confidences
+            else pd.DataFrame(columns=["image_id", "label", "confidence"]))
+    write_csv(conf, confidence_path)
+    write_csv(table, table_path)
+    return table
