@@ -122,6 +122,11 @@ def batch_outputs(batch):
     ]
 
 
+def inference_tiling():
+    """How evaluation and segmentation cut images into tiles: the same way for both."""
+    return {k: config["segment"][k] for k in ("tile_size", "overlap", "batch_size")}
+
+
 def all_targets():
     """The final targets (the all rule): training and evaluation, and every batch.
 

@@ -22,6 +22,8 @@ rule optimize_thresholds:
     resources:
         gpu=1,
         mem_mb=8000,
+    params:
+        tiling=inference_tiling(),
     script:
         "../scripts/optimize_thresholds.py"
 
@@ -56,5 +58,6 @@ rule evaluate_model:
         mem_mb=8000,
     params:
         normalize=config["prepare"]["normalize"],
+        tiling=inference_tiling(),
     script:
         "../scripts/evaluate_model.py"

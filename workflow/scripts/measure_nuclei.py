@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pandas as pd
-
 from nucleiseg.io import write_csv
 from nucleiseg.measure import measure_segmented
 from nucleiseg.runlog import rule_log

@@ -1,7 +1,6 @@
 """Rule split_dataset: the train/val/test split and the dataset index (prepared table + split)."""
 
 import pandas as pd
-
 from nucleiseg.io import write_csv
 from nucleiseg.runlog import rule_log
 from nucleiseg.split import split_dataset

@@ -1,7 +1,6 @@
 """Rule tile_images: training tiles of one split as memory-mappable arrays."""
 
 import pandas as pd
-
 from nucleiseg.runlog import rule_log
 from nucleiseg.tiles import write_tiles
 

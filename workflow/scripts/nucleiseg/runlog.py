@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -19,11 +20,17 @@ def rule_log(log_path: str | Path) -> Iterator[logging.Logger]:
 
     A NucleisegError (bad input, config, download) is logged and printed as one line to the
     terminal, and the script exits with status 1, so Snakemake fails the job and removes its
-    outputs. Any other exception is a bug: its traceback goes to the log as usual.
+    outputs. Any other exception is a bug: its traceback goes to the log and to the terminal.
+    Output written straight to file descriptor 2 (TensorFlow's C++ logging) goes to the log.
     """
-    screen = sys.stderr
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    screen = os.fdopen(os.dup(2), "w")
     with open(log_path, "w", buffering=1) as handle:
+        # At the descriptor too: TensorFlow's C++ logging writes to fd 2, not to sys.stderr.
+        os.dup2(handle.fileno(), 2)
+        previous = sys.stderr
         sys.stderr = handle
         logging.basicConfig(stream=handle, level=logging.INFO, format=_FORMAT, force=True)
         logger = logging.getLogger("nucleiseg")
@@ -33,5 +40,11 @@ def rule_log(log_path: str | Path) -> Iterator[logging.Logger]:
             logger.error("%s", exc)
             print(f"nucleiseg error: {exc}", file=screen, flush=True)
             raise SystemExit(1) from None
+        except Exception:
+            logger.exception("unexpected error (a bug: please report it with this log)")
+            raise
         finally:
-            sys.stderr = screen
+            sys.stderr = previous
+            os.dup2(saved, 2)
+            os.close(saved)
+            screen.close()

@@ -29,6 +29,7 @@ from .predict import Tiling, predict_tiled
 
 log = logging.getLogger(__name__)
 
+TILING_KEYS = ("tile_size", "overlap", "batch_size")
 STAGES = ("read", "normalize", "predict", "instances", "write")
 IMAGE_COLUMNS = ("image_id", "file", "status", "reason", "description", "height", "width",
                  "pixel_size_um", "pixel_size_source", "n_nuclei", "labels_file",
@@ -58,8 +59,7 @@ class SegmentSettings:
             pixel_size_um=float(section.get("pixel_size_um", 0.0)),
             on_bad_image=section.get("on_bad_image", "fail"),
             save_probabilities=bool(section.get("save_probabilities", False)),
-            tiling=Tiling.from_config({k: section[k] for k in ("tile_size", "overlap", "batch_size")
-                                       if k in section}),
+            tiling=Tiling.from_config({k: section[k] for k in TILING_KEYS if k in section}),
         )
 
     def pixel_size(self, image: BatchImage) -> tuple[float | None, str]:
