@@ -96,7 +96,7 @@ def _seeds(region: np.ndarray, contour: np.ndarray, t_contour: float) -> tuple[n
     sizes = np.bincount(markers.ravel(), minlength=n + 1)
     keep = sizes >= MIN_MARKER_SIZE
     keep[0] = False
-    lut = np.cumsum(keep) * keep
+    lut = (np.cumsum(keep) * keep).astype(np.int32)  # int32: an int64 copy of a big image is 8 B/px
     return lut[markers], int(keep.sum())
 
 
@@ -109,7 +109,9 @@ def _elevation(foreground: np.ndarray, contour: np.ndarray) -> np.ndarray:
     test_chosen_elevation_beats_contour_alone keeps checking it). The foreground term keeps
     each seed climbing outwards where the contour map is flat.
     """
-    return 1.0 - foreground.astype(np.float32) + contour.astype(np.float32)
+    elevation = np.subtract(1.0, foreground, dtype=np.float32)  # one float32 array, no temporaries
+    elevation += contour
+    return elevation
 
 
 def _raw_labels(foreground: np.ndarray, contour: np.ndarray | None, t_foreground: float,
@@ -127,7 +129,8 @@ def _raw_labels(foreground: np.ndarray, contour: np.ndarray | None, t_foreground
     # Foreground blobs with no seed at all (small or all-contour nuclei) are nuclei too.
     orphans, n_orphans = ndi.label(region & (labels == 0), structure=_EIGHT)
     if n_orphans:
-        labels = np.where(orphans > 0, orphans + n, labels)
+        found = orphans > 0
+        labels[found] = orphans[found] + n
     return labels.astype(np.int32, copy=False)
 
 
