@@ -66,7 +66,7 @@ def run(workdir: Path, config: dict, cores: int) -> tuple[float, int]:
     snakemake = Path(sys.executable).with_name("snakemake")
     command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
                str(cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
-               "--quiet", "results/batches/bench/nuclei.csv"]
+               "--quiet", "all", "--", "results/batches/bench/nuclei.csv"]
     start = time.perf_counter()
     proc = subprocess.Popen(command)
     watched, peak = psutil.Process(proc.pid), 0

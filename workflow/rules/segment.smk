@@ -17,6 +17,7 @@ rule make_synthetic_batch:
         ),
     log:
         "logs/make_synthetic_batch.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
     script:

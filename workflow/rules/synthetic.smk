@@ -6,6 +6,7 @@ rule make_synthetic_dataset:
         manifest="resources/synthetic/dataset.json",
     log:
         "logs/make_synthetic_dataset.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
     params:
