@@ -63,6 +63,24 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def run_sampled(workdir: Path, config: dict, cores: int, targets: list[str]) -> tuple[float, int]:
+    """Run snakemake (--forceall) on `targets`; wall seconds and the process tree's peak RSS."""
+    (workdir / "bench_config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
+               str(cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
+               "--quiet", "all", "--", *targets]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command)
+    watched, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(watched))
+        time.sleep(0.1)
+    if proc.returncode:
+        sys.exit(f"snakemake failed with status {proc.returncode}")
+    return time.perf_counter() - start, peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dsb2018")
@@ -82,20 +100,7 @@ def main() -> None:
     config = _absolute_paths(config)
     config.setdefault("dataset", {"source": "local", "local": {"path": str(args.data.resolve())}})
     config.setdefault("prepare", {})["threads"] = args.cores
-    (workdir / "bench_config.yaml").write_text(yaml.safe_dump(config))
-    snakemake = Path(sys.executable).with_name("snakemake")
-    command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
-               str(args.cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
-               "--quiet", *TARGETS[args.target]]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command)
-    watched, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(watched))
-        time.sleep(0.1)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(f"snakemake failed with status {proc.returncode}")
+    wall, peak = run_sampled(workdir, config, args.cores, TARGETS[args.target])
 
     index = pd.read_csv(workdir / "results" / "index.csv")
     tiles = {s: len(pd.read_csv(workdir / "results" / "tiles" / s / "tiles.csv")) for s in ("train", "val")}

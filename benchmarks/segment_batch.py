@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,12 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_workflow import tree_rss  # noqa: E402
+from run_workflow import run_sampled  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "dsb2018"
 STAGES = ("read", "normalize", "predict", "instances", "write", "measure", "overlay")
@@ -59,23 +57,6 @@ def big_batch(folder: Path, side: int) -> None:
     repeats = -(-side // 1024)
     image = np.tile(field, (repeats, repeats))[:side, :side]
     tifffile.imwrite(folder / f"synthetic_{side}.tif", image, photometric="minisblack")
-
-
-def run(workdir: Path, config: dict, cores: int) -> tuple[float, int]:
-    (workdir / "bench_config.yaml").write_text(yaml.safe_dump(config))
-    snakemake = Path(sys.executable).with_name("snakemake")
-    command = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
-               str(cores), "--configfile", str(workdir / "bench_config.yaml"), "--forceall",
-               "--quiet", "all", "--", "results/batches/bench/nuclei.csv"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command)
-    watched, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(watched))
-        time.sleep(0.1)
-    if proc.returncode:
-        sys.exit(f"snakemake failed with status {proc.returncode}")
-    return time.perf_counter() - start, peak
 
 
 def forward_seconds(model_folder: Path, images: pd.DataFrame, workdir: Path, tiling,
@@ -126,7 +107,8 @@ def main() -> None:
                "threads": args.cores}
     if args.tile_size:
         segment["tile_size"] = args.tile_size
-    wall, peak = run(workdir, {"batches": {"bench": str(batch)}, "segment": segment}, args.cores)
+    wall, peak = run_sampled(workdir, {"batches": {"bench": str(batch)}, "segment": segment},
+                             args.cores, ["results/batches/bench/nuclei.csv"])
 
     out = workdir / "results" / "batches" / "bench"
     images = pd.read_csv(out / "images.csv", dtype={"image_id": str})
