@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -196,3 +197,172 @@ def test_interrupted_training_resumes_from_its_last_epoch(tiles, tmp_path):
     after = pd.read_csv(out / "history.csv")
     assert after["epoch"].tolist() == [0, 1, 2, 3]  # each epoch once: nothing was redone
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # earlier epochs kept as run
+
+
+# --- several devices: tf.distribute.MirroredStrategy ---------------------------------------------
+
+
+def test_one_gpu_or_none_trains_under_the_default_strategy(caplog):
+    import tensorflow as tf
+
+    from nucleiseg.training import distribution_strategy, training_devices
+
+    assert training_devices(1, 0) == []  # the CPU
+    assert training_devices(1, 2) == ["/gpu:0"]  # train.gpus: 1 on a node showing two
+    assert training_devices(2, 4) == ["/gpu:0", "/gpu:1"]
+    for devices in ([], ["/gpu:0"], ["/cpu:0"]):
+        strategy, description = distribution_strategy(devices)
+        assert strategy is tf.distribute.get_strategy()
+        assert not isinstance(strategy, tf.distribute.MirroredStrategy)
+        assert strategy.num_replicas_in_sync == 1 and description == "default strategy"
+    assert not caplog.records
+
+
+def test_more_gpus_asked_for_than_visible_trains_on_those_there_are(caplog):
+    from nucleiseg.training import training_devices
+
+    assert training_devices(4, 2) == ["/gpu:0", "/gpu:1"]
+    assert "train.gpus is 4 but TensorFlow sees 2 GPUs: training on 2 GPUs" in caplog.text
+    caplog.clear()
+    assert training_devices(2, 1) == ["/gpu:0"]
+    assert "train.gpus is 2 but TensorFlow sees 1 GPU: training on 1 GPU" in caplog.text
+    caplog.clear()
+    assert training_devices(2, 0) == []
+    assert "train.gpus is 2 but TensorFlow sees no GPU: training on the CPU" in caplog.text
+    with pytest.raises(ConfigError, match="train.gpus must be at least 1"):
+        training_devices(0, 1)
+
+
+def test_the_global_batch_is_split_over_the_replicas(caplog):
+    from nucleiseg.training import split_global_batch
+
+    caplog.set_level("INFO", logger="nucleiseg")
+    assert split_global_batch(8, 2) == 4
+    assert "train.batch_size 8 is the global batch: 4 patches per replica" in caplog.text
+    assert split_global_batch(5, 2) == 2
+    assert "does not split evenly over 2 replicas: 3 or 2 patches each" in caplog.text
+    with pytest.raises(ConfigError, match=r"train.batch_size \(2\) is the global batch, split over 4"):
+        split_global_batch(2, 4)
+
+
+def test_validation_leaves_no_replica_without_tiles(caplog):
+    from nucleiseg.training import TileSet, validation_for_replicas
+
+    def tile_set(n):
+        return TileSet(np.zeros((n, 8, 8, 3), np.float16), np.zeros((n, 8, 8, 2), np.uint8),
+                       np.zeros(n, bool))
+
+    # (tiles, global batch, replicas) -> tiles kept: only a last batch of fewer tiles than
+    # replicas goes (5 tiles in batches of 4 on 2 replicas: [2, 2] then [1, 0])
+    for n, batch, replicas, kept in [(5, 4, 1, 5), (8, 4, 2, 8), (6, 4, 2, 6), (5, 4, 2, 4),
+                                     (9, 8, 4, 8), (11, 8, 4, 8), (12, 8, 4, 12), (3, 8, 2, 3)]:
+        assert len(validation_for_replicas(tile_set(n), batch, replicas)) == kept, (n, batch, replicas)
+    assert "the last 1 of 5 tiles are left out" in caplog.text
+    with pytest.raises(ConfigError, match="1 validation tile.s. cannot be split over 2 replicas"):
+        validation_for_replicas(tile_set(1), 4, 2)
+
+
+# Two logical CPUs stand in for two GPUs: train_model(devices=...) takes the path that train.gpus
+# > 1 takes on a GPU node. Logical devices must be set before TensorFlow initializes its devices,
+# hence a fresh process.
+MIRRORED_SCRIPT = """
+import logging, sys
+sys.path.insert(0, {scripts!r})
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+logging.getLogger("nucleiseg").setLevel(logging.INFO)
+from nucleiseg.modelconfig import ModelConfig
+from nucleiseg.training import bce_dice_loss, distribution_strategy, train_model
+DEVICES = ["/cpu:0", "/cpu:1"]
+train_model(ModelConfig(**{config!r}), {train!r}, {val!r}, {out!r}, {state!r},
+            mixed_precision={mixed!r}, threads=2, devices=DEVICES)
+# Each replica gets the whole batch here: the replicas' losses must add up to the loss itself
+# (Keras sums the replicas' gradients), not to twice it.
+rng = np.random.default_rng(0)
+truth = tf.constant((rng.random((4, 16, 16, 2)) > 0.7).astype("float32"))
+pred = tf.constant(rng.uniform(0.05, 0.95, (4, 16, 16, 2)).astype("float32"))
+strategy, _ = distribution_strategy(DEVICES)
+per_replica = tf.function(lambda: strategy.run(bce_dice_loss, args=(truth, pred)))()
+summed = strategy.reduce("SUM", per_replica, axis=None)
+print("LOSSES", float(summed), float(bce_dice_loss(truth, pred)))
+"""
+
+
+def _mirrored_script(config: dict, tiles, out: Path, state: Path, mixed: str = "false") -> str:
+    return MIRRORED_SCRIPT.format(scripts=str(REPO / "workflow" / "scripts"), config=config,
+                                  train=str(tiles[0]), val=str(tiles[1]), out=str(out),
+                                  state=str(state), mixed=mixed)
+
+
+def _quiet_env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.mark.slow
+def test_two_replicas_train_and_resume_under_mirrored_strategy(tiles, tmp_path):
+    """Both phases (frozen, then fine-tuning re-compiled) train data-parallel on two devices;
+    killed after its first epoch, the rerun resumes under the strategy instead of restarting."""
+    config = {**TINY, "train_epochs_frozen": 1, "train_epochs": 2, "train_steps_per_epoch": 2}
+    out, state = tmp_path / "model", tmp_path / "state"
+    # 5 validation tiles in batches of 4: the last one would leave a replica without data
+    tiles = (tiles[0], write_tile_set(tmp_path / "val", 5, seed=100))
+    script = _mirrored_script(config, tiles, out, state)
+    first_log = tmp_path / "first.log"
+    with first_log.open("w") as stream:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=stream, stderr=stream,
+                                   start_new_session=True, env=_quiet_env())
+        history = state / "history.csv"
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            if history.is_file() and len(history.read_text().splitlines()) >= 2:  # epoch 0 done
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):  # it may have died on its own: see its log
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    first = first_log.read_text()
+    assert "training on 2 CPUs (MirroredStrategy, 2 replicas: /cpu:0, /cpu:1)" in first, first
+    assert "train.batch_size 4 is the global batch: 2 patches per replica" in first
+    assert "validation: the last 1 of 5 tiles are left out" in first
+    before = pd.read_csv(history)
+    assert before["epoch"].tolist() == [0] and not out.exists(), first
+
+    rerun = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=180, env=_quiet_env(), check=False)
+    log = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, log
+    assert "2 replicas" in log and "resuming" in log
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", "history.csv", "model.keras", "training_curves.png"]
+    after = pd.read_csv(out / "history.csv")
+    assert after["epoch"].tolist() == [0, 1]  # epoch 0 was not redone
+    pd.testing.assert_frame_equal(after.iloc[:1], before)
+    assert np.isfinite(after[["loss", "val_loss"]].to_numpy()).all()
+    # The loss is logged per sample as on one device (about 3 for this untrained network), not
+    # multiplied by the number of replicas.
+    assert (after["loss"] < 4.5).all()
+    saved = ModelConfig.load(out / "config.json")
+    assert saved.train_device.startswith("2 CPUs (MirroredStrategy") and not saved.train_mixed_precision
+    assert load_model_folder(out).network.output_shape[-1] == 2  # loads without the strategy
+    summed, single = map(float, log.split("LOSSES")[1].split()[:2])
+    assert summed == pytest.approx(single, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_mixed_precision_under_mirrored_strategy(tiles, tmp_path):
+    """The policy is set before the model is built in the strategy's scope; Keras' loss-scaling
+    optimizer then steps across the replicas (frozen phase only, to stay short on a CPU)."""
+    config = {**TINY, "train_epochs_frozen": 1, "train_epochs": 1, "train_steps_per_epoch": 2}
+    out = tmp_path / "model"
+    script = _mirrored_script(config, tiles, out, tmp_path / "state", mixed="true")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=180, env=_quiet_env(), check=False)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "MirroredStrategy, 2 replicas" in log and "with mixed precision" in log
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == [0] and np.isfinite(history["loss"]).all()
+    assert ModelConfig.load(out / "config.json").train_mixed_precision

@@ -48,7 +48,8 @@ def training_settings():
     """The config sections that decide the model: a change to anything else does not retrain."""
     return {
         "model": config["model"],
-        "train": config["train"],
+        # train.gpus only says where to train (the rule's gpu resource), not what
+        "train": {k: v for k, v in config["train"].items() if k != "gpus"},
         "prepare": {"normalize": config["prepare"]["normalize"]},
     }
 

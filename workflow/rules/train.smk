@@ -28,7 +28,7 @@ rule train_model:
         "../../envs/tensorflow.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=config["train"]["gpus"],
         mem_mb=12000,
         runtime=24 * 60,
     params:

@@ -22,4 +22,5 @@ with rule_log(snakemake.log[0]):  # noqa: F821
         mixed_precision=settings["train"]["mixed_precision"],
         max_val_tiles=settings["train"]["max_val_tiles"],
         threads=sm.threads,
+        gpus=int(sm.resources.gpu),
     )

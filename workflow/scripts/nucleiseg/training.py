@@ -5,6 +5,13 @@ the decoder learns, at `train_learning_rate`), then every layer at `train_finetu
 until `train_epochs`, early stopping or the time budget. The loss is BCE + Dice per head. The best
 epoch on validation loss is kept. Progress is checkpointed in a state folder outside the outputs,
 so a rerun of an interrupted training resumes from its last finished epoch.
+
+Several GPUs (train.gpus, SLURM's --gpus) train data-parallel with tf.distribute.MirroredStrategy:
+one replica of the model per GPU, gradients summed across them each step. train.batch_size is the
+global batch, split evenly over the replicas (8 on 2 GPUs: 4 patches per GPU per step), so the
+same settings take the same number of steps and see the same patches per epoch on any number of
+GPUs. BatchNorm statistics and the Dice term of the loss are computed per replica, on its share of
+the batch. One GPU or the CPU trains under TensorFlow's default strategy, as before.
 """
 
 from __future__ import annotations
@@ -123,6 +130,28 @@ def make_dataset(tiles: TileSet, config: ModelConfig, training: bool):
     return ds.batch(config.train_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def validation_for_replicas(tiles: TileSet, batch_size: int, replicas: int) -> TileSet:
+    """The validation tiles, less a last batch too small to give every replica a tile.
+
+    A global batch is split over the replicas as evenly as it goes; a last batch of fewer tiles
+    than replicas leaves a replica an empty batch, which the loss cannot take. Its tiles (fewer
+    than the replicas) are left out; the training batches are always full.
+    """
+    rest = len(tiles) % batch_size
+    if replicas <= 1 or not rest or rest >= replicas:
+        return tiles
+    keep = len(tiles) - rest
+    if not keep:
+        raise ConfigError(
+            f"{len(tiles)} validation tile(s) cannot be split over {replicas} replicas: use "
+            "more validation images (split.fractions.val, train.max_val_tiles) or fewer GPUs "
+            "(train.gpus)"
+        )
+    log.warning("validation: the last %d of %d tiles are left out, a batch of fewer tiles than "
+                "the %d replicas would leave one without data", rest, len(tiles), replicas)
+    return TileSet(tiles.images[:keep], tiles.targets[:keep], tiles.colour[:keep])
+
+
 # --- loss and metrics ----------------------------------------------------------------------------
 
 
@@ -136,7 +165,21 @@ def bce_dice_loss(y_true, y_pred):
     overlap = ops.sum(y_true * y_pred, axis=(0, 1, 2))
     total = ops.sum(y_true, axis=(0, 1, 2)) + ops.sum(y_pred, axis=(0, 1, 2))
     dice = 1 - (2 * overlap + 1) / (total + 1)
-    return ops.sum(bce + dice)
+    loss, replicas = ops.sum(bce + dice), _replicas_in_sync()
+    return loss / replicas if replicas > 1 else loss
+
+
+def _replicas_in_sync() -> int:
+    """Replicas that train in step (1 outside a MirroredStrategy).
+
+    The replicas' gradients are summed, so each replica's loss must be divided by their number
+    for the step to follow the mean gradient. Keras does that for losses it reduces from
+    per-sample values, but leaves a scalar loss such as bce_dice_loss as it is; Keras then
+    multiplies the logged loss back by the number of replicas.
+    """
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def foreground_dice(y_true, y_pred):
@@ -178,6 +221,60 @@ def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     device = f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
     return device, use_mixed
+
+
+def training_devices(requested: int, visible: int) -> list[str]:
+    """The GPUs that train: the first `requested` of the `visible` ones ([] for none: the CPU).
+
+    Asking for more than are visible trains on those there are, with a warning (on SLURM,
+    --gpus=N makes N visible).
+    """
+    if requested < 1:
+        raise ConfigError(f"train.gpus must be at least 1, got {requested}")
+    if requested > max(visible, 1):
+        log.warning(
+            "train.gpus is %d but TensorFlow sees %s: training on %s", requested,
+            f"{visible} GPU{'s' if visible > 1 else ''}" if visible else "no GPU",
+            f"{visible} GPU{'s' if visible > 1 else ''}" if visible else "the CPU",
+        )
+    return [f"/gpu:{i}" for i in range(min(requested, visible))]
+
+
+def distribution_strategy(devices=()):
+    """(strategy, description) for training on `devices` (TensorFlow device names).
+
+    Several devices: tf.distribute.MirroredStrategy over them, data-parallel, one replica each.
+    None or one: TensorFlow's default strategy (whatever device TensorFlow places ops on).
+    """
+    import tensorflow as tf
+
+    devices = list(devices)
+    if len(devices) <= 1:
+        return tf.distribute.get_strategy(), "default strategy"
+    strategy = tf.distribute.MirroredStrategy(devices)
+    kinds = sorted({tf.DeviceSpec.from_string(d).device_type or "device" for d in devices})
+    return strategy, (
+        f"{len(devices)} {'/'.join(kinds)}s (MirroredStrategy, "
+        f"{strategy.num_replicas_in_sync} replicas: {', '.join(devices)})"
+    )
+
+
+def split_global_batch(batch_size: int, replicas: int) -> int:
+    """Patches per replica of the global batch (train.batch_size); every replica needs one."""
+    per_replica, rest = divmod(batch_size, replicas)
+    if not per_replica:
+        raise ConfigError(
+            f"train.batch_size ({batch_size}) is the global batch, split over {replicas} GPUs: "
+            f"it must be at least {replicas} (better a multiple of it)"
+        )
+    if rest:
+        log.warning("train.batch_size %d (the global batch) does not split evenly over %d "
+                    "replicas: %d or %d patches each", batch_size, replicas, per_replica + 1,
+                    per_replica)
+    else:
+        log.info("train.batch_size %d is the global batch: %d patches per replica", batch_size,
+                 per_replica)
+    return per_replica
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -274,18 +371,37 @@ def train_model(
     mixed_precision: str = "auto",
     max_val_tiles: int = 0,
     threads: int = 0,
+    gpus: int = 1,
+    devices: list[str] | None = None,
 ) -> ModelConfig:
-    """Train and write the model folder. Returns the config as saved (with provenance)."""
+    """Train and write the model folder. Returns the config as saved (with provenance).
+
+    `gpus` (train.gpus): how many of the visible GPUs train; more than one trains data-parallel
+    under MirroredStrategy, with `config.train_batch_size` as the global batch. `devices`
+    replaces that choice with these TensorFlow devices (e.g. ["/cpu:0", "/cpu:1"], logical
+    CPUs in the tests), through the same path.
+    """
     import keras
+    import tensorflow as tf
 
     limit_threads(threads)
     device, mixed = select_device(require_gpu, mixed_precision)
-    log.info("training on %s%s", device, " with mixed precision" if mixed else "")
+    if devices is None:
+        devices = training_devices(gpus, len(tf.config.list_physical_devices("GPU")))
+    strategy, description = distribution_strategy(devices)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1:
+        device = description
+        log.info("training on %s%s", description, " with mixed precision" if mixed else "")
+        split_global_batch(config.train_batch_size, replicas)
+    else:
+        log.info("training on %s%s", device, " with mixed precision" if mixed else "")
     keras.utils.set_random_seed(config.train_seed)
     state, out = Path(state_dir), Path(out_dir)
     _prepare_state(state, config)
 
     train, val = load_tiles(train_tiles, config), load_tiles(val_tiles, config, max_val_tiles)
+    val = validation_for_replicas(val, config.train_batch_size, replicas)
     if config.train_patch_size > train.images.shape[1]:
         raise ConfigError(
             f"train.patch_size ({config.train_patch_size}) exceeds the tile size "
@@ -295,12 +411,14 @@ def train_model(
     log.info("%d training tiles, %d validation tiles, %d steps per epoch", len(train), len(val), steps)
     train_ds, val_ds = make_dataset(train, config, True), make_dataset(val, config, False)
 
-    model = build_unet(config)
+    with strategy.scope():  # variables (model, optimizer, metrics) live on every replica
+        model = build_unet(config)
     started = time.perf_counter()
     frozen_done = state / "frozen.done"
     if config.train_epochs_frozen and not frozen_done.exists():
         set_encoder_trainable(model, False)
-        _compile(model, config.train_learning_rate)
+        with strategy.scope():
+            _compile(model, config.train_learning_rate)
         model.fit(train_ds, validation_data=val_ds, epochs=min(config.train_epochs_frozen, config.train_epochs),
                   steps_per_epoch=steps, verbose=0, shuffle=False,
                   callbacks=_callbacks(config, state, "frozen", started, _best_so_far(state)))
@@ -310,7 +428,8 @@ def train_model(
         log.info("resuming: the frozen-encoder phase finished before")
         model.load_weights(state / "frozen.weights.h5")
     set_encoder_trainable(model, True)
-    _compile(model, config.train_finetune_learning_rate)
+    with strategy.scope():
+        _compile(model, config.train_finetune_learning_rate)
     if config.train_epochs > config.train_epochs_frozen and not model.stop_training:
         model.fit(train_ds, validation_data=val_ds, epochs=config.train_epochs,
                   initial_epoch=config.train_epochs_frozen, steps_per_epoch=steps, verbose=0, shuffle=False,
