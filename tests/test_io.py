@@ -47,3 +47,25 @@ def test_read_image_names_the_file(tmp_path):
         with pytest.raises(BadInputError, match=re.escape(problem)) as caught:
             read_image(tmp_path / name)
         assert str(tmp_path / name) in str(caught.value)
+
+
+def test_a_killed_attempts_temporaries_are_removed_by_the_next_write(tmp_path):
+    from nucleiseg.io import atomic_dir, atomic_path
+
+    target = tmp_path / "index.csv"
+    stale_file = tmp_path / ".index.csv.abc123.part"
+    stale_file.write_text("half")
+    other = tmp_path / ".other.csv.abc123.part"  # another output's: not ours to remove
+    other.write_text("x")
+    with atomic_path(target) as tmp:
+        tmp.write_text("done")
+    assert target.read_text() == "done" and not stale_file.exists() and other.exists()
+
+    folder = tmp_path / "images"
+    stale_dir = tmp_path / ".images.xyz.part"
+    (stale_dir / "sub").mkdir(parents=True)
+    with atomic_dir(folder) as tmp:
+        (tmp / "a.tif").write_text("a")
+    assert (folder / "a.tif").exists() and not stale_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.csv.abc123.part", "images",
+                                                          "index.csv"]

@@ -102,6 +102,17 @@ class PlannedJob:
     resources: dict[str, str]
 
 
+def local_rules() -> set[str]:
+    """Rules that declare `localrule: True` in workflow/rules/*.smk."""
+    found = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule \w+:)", smk.read_text()):
+            head = re.match(r"rule (\w+):", block)
+            if head and re.search(r"^    localrule: True$", block, re.M):
+                found.add(head.group(1))
+    return found
+
+
 def plan(dry_run_output: str) -> list[PlannedJob]:
     """The jobs of a `snakemake -n` listing: rule, local or not, outputs, resources."""
     jobs = []
@@ -113,7 +124,9 @@ def plan(dry_run_output: str) -> list[PlannedJob]:
         resources = re.search(r"^\s+resources: (.*)$", block, re.M)
         jobs.append(PlannedJob(
             rule=head.group(2),
-            local=bool(head.group(1)),
+            # a dry run prints `localrule` only for rules listed in `localrules:`, not for a
+            # rule's own `localrule: True`, so read those from the rule files
+            local=bool(head.group(1)) or head.group(2) in local_rules(),
             outputs=outputs.group(1).split(", ") if outputs else [],
             resources=dict(item.split("=", 1) for item in resources.group(1).split(", "))
             if resources else {},
@@ -292,3 +305,78 @@ def test_jobs_run_this_virtual_environment(slurm_run):
     for job in slurm_run.jobs:
         script = slurm_run.batch_scripts[job["JobId"]]
         assert f"{python} -m snakemake" in script, (rule_of(job), script)
+
+
+# -- slow: a job that fails on the cluster ----------------------------------------------------
+
+ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
+                 "RESIZING", "STOPPED", "SIGNALING", "STAGE_OUT"}
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_job_that_fails_on_the_cluster_is_reported_with_its_logs(slurm_run, tmp_path):
+    """A batch of two images, one job each: a corrupt file and a good one, segmented on SLURM
+    with the model the demo run trained (segment.model: nothing trains) and the default
+    segment.on_bad_image: fail. Snakemake must stop with an error naming the failing rule, its
+    log and its SLURM log; nucleiseg's one-line message must reach the user; and no job may be
+    left queued or running on the cluster."""
+    import tifffile
+    from nucleiseg.synthetic import make_nuclei
+
+    slurm_run.require_success()
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    (plate / "broken.tif").write_bytes(b"II*\x00" + bytes(range(256)) * 4)
+    tifffile.imwrite(plate / "good.tif", make_nuclei((128, 128), n_nuclei=8, seed=2).image)
+    work = export_workflow(tmp_path / "work")
+    config = {"batches": {"plate": str(plate)},
+              "segment": {"model": str(slurm_run.work / "results" / "model"),
+                          "images_per_job": 1, "tile_size": 256}}
+    (work / "broken_batch.yaml").write_text(yaml.safe_dump(config))
+    cluster_root = Path(tempfile.mkdtemp(prefix="nucleiseg-slurm-"))
+    with SlurmCluster(cluster_root) as cluster:
+        returncode, output = run_snakemake(
+            work, ["--workflow-profile", "profiles/slurm", "--configfile", "broken_batch.yaml",
+                   *SLURM_TEST_OPTIONS], timeout=300, log=tmp_path / "snakemake_slurm.out")
+        jobs = cluster.jobs()
+        # squeue lists the jobs still pending or running (finished ones need --states=all).
+        queued = subprocess.run(["squeue", "--noheader", "--format=%i %T %k"],
+                                capture_output=True, text=True, env=client_env(), check=False)
+    shutil.rmtree(cluster_root, ignore_errors=True)
+    by_comment = {job.get("Comment"): job for job in jobs}
+    report = f"{output[-6000:]}\n" + "\n".join(map(str, jobs))
+
+    # Snakemake failed, on the broken image's job (part001: files are taken in name order).
+    assert returncode not in (0, 124, 137), report
+    assert "Error in rule segment_images" in output, report
+    assert "logs/segment_images/plate/part001.log" in output, report
+    assert "train_model" not in output  # segment.model: nothing trains
+    # The SLURM job failed, and Snakemake's error names its log (the plugin's aux log).
+    failed = by_comment.get("rule_segment_images_wildcards_plate_part001")
+    assert failed and failed["JobState"] == "FAILED" and failed["ExitCode"] != "0:0", report
+    slurm_log = (f".snakemake/slurm_logs/rule_segment_images/plate_part001/"
+                 f"{failed['JobId']}.log")
+    assert slurm_log in output, report
+    # nucleiseg's one-line error (the file, what is wrong, what to do) reaches the user: the
+    # profile's show-failed-logs prints the rule log and the SLURM log, which holds the job's
+    # screen output.
+    message = re.compile(r"^nucleiseg error: .*broken\.tif: .*segment\.on_bad_image: skip",
+                         re.MULTILINE)
+    assert message.search(output), report
+    assert message.search((work / slurm_log).read_text(errors="replace")), slurm_log
+    rule_log = (work / "logs" / "segment_images" / "plate" / "part001.log").read_text()
+    assert re.search(r" ERROR nucleiseg: .*broken\.tif: ", rule_log), rule_log
+    # The good image's job completed (and its measurement, submitted before the failure was
+    # seen); nothing waited on the failed job, and nothing is left on the cluster.
+    good = by_comment.get("rule_segment_images_wildcards_plate_part002")
+    assert good and good["JobState"] == "COMPLETED", report
+    ran = {job["Comment"] for job in jobs}
+    assert not {c for c in ran if "part001" in c and "segment_images" not in c}, report
+    assert "report_batch" not in {rule_of(job) for job in jobs}, report
+    assert not [job for job in jobs if job["JobState"] in ACTIVE_STATES], report
+    assert queued.returncode == 0 and queued.stdout.strip() == "", queued
+    assert not (work / "results" / "batches" / "plate" / "nuclei.csv").exists()

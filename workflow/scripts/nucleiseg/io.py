@@ -8,6 +8,7 @@ that looks finished.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -83,11 +84,27 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete what a killed earlier attempt at writing `path` left beside it.
+
+    A process killed outright (SIGKILL, a node failure) runs no cleanup, and its temporary is
+    not an output, so Snakemake would never remove it: each kill would leave a hidden copy of
+    the data. Only one job writes a given output at a time (Snakemake's lock), so any
+    temporary of this name is stale.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -104,6 +121,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
         yield tmp
