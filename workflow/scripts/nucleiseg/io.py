@@ -168,7 +168,7 @@ def save_figure(figure, path: str | Path) -> None:
 
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight", pad_inches=0.2)
     plt.close(figure)
 
 

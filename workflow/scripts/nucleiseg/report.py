@@ -93,7 +93,8 @@ def plot_montage(images: pd.DataFrame, overlay_dirs: list[Path], path: Path, cou
         ax.axis("off")
     for ax, row in zip(axes.ravel(), shown.itertuples()):
         ax.imshow(iio.imread(overlays[row.image_id]))
-        ax.set_title(f"{row.image_id[:28]}\n{row.n_nuclei} nuclei "
+        noun = "nucleus" if row.n_nuclei == 1 else "nuclei"
+        ax.set_title(f"{row.image_id[:28]}\n{row.n_nuclei} {noun} "
                      f"({row.n_touching_border} at the border)", fontsize=9)
     if shown.empty:
         axes[0, 0].text(0.5, 0.5, "no image was segmented", ha="center", va="center")
