@@ -16,7 +16,7 @@ from conftest import SHARED_DSB, TINY_MODEL, pick_ids, run_snakemake
 from nucleiseg.batches import find_batch_files
 from nucleiseg.measure import nuclei_columns
 from nucleiseg.morphometrics import touches_border
-from nucleiseg.report import SUMMARY_COLUMNS
+from nucleiseg.report import IMAGES_COLUMNS, SKIPPED_COLUMNS, SUMMARY_COLUMNS
 from nucleiseg.synthetic import make_nuclei
 
 PIXEL_SIZE = 0.325
@@ -77,6 +77,8 @@ def test_every_output_of_the_batch_is_written(batch_run):
     # 5 files in jobs of 2: three jobs, each with its labels, measurements and overlays
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["part001", "part002", "part003"]
     images = pd.read_csv(out / "images.csv", dtype={"image_id": str})
+    assert list(images.columns) == list(IMAGES_COLUMNS)
+    assert list(pd.read_csv(out / "skipped.csv").columns) == list(SKIPPED_COLUMNS)
     assert sorted(images["image_id"]) == sorted(ids + ["two_channel"])
     for row in images.itertuples():
         labels = tifffile.imread(work / row.labels_file)  # paths relative to the working folder

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 SUMMARY_COLUMNS = ("n_nuclei", "n_touching_border", "coverage", "mean_area", "median_area",
                    "mean_area_um2", "median_area_um2", "mean_intensity", "mean_confidence")
 SKIPPED_COLUMNS = ("image_id", "file", "reason")
+IMAGES_COLUMNS = ("image_id", "file", "description", "height", "width", "pixel_size_um",
+                  "pixel_size_source", *SUMMARY_COLUMNS, "labels_file",
+                  *(f"seconds_{s}" for s in (*STAGES, "measure", "overlay")))
 
 
 def read_tables(paths: list[str | Path], columns: list[str] | None = None) -> pd.DataFrame:
@@ -59,10 +62,7 @@ def images_table(segmented: pd.DataFrame, nuclei: pd.DataFrame,
     counts = ["n_nuclei", "n_touching_border"]
     table[counts] = table[counts].fillna(0).astype(int)  # an image without nuclei: zeros
     table["coverage"] = table.pop("area_sum").fillna(0) / (table["height"] * table["width"])
-    seconds = [f"seconds_{s}" for s in (*STAGES, "measure", "overlay")]
-    front = ["image_id", "file", "description", "height", "width", "pixel_size_um",
-             "pixel_size_source"]
-    return table[front + list(SUMMARY_COLUMNS) + ["labels_file"] + seconds]
+    return table[list(IMAGES_COLUMNS)]
 
 
 def skipped_table(segmented: pd.DataFrame) -> pd.DataFrame:
