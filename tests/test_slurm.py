@@ -116,8 +116,9 @@ def local_rules() -> set[str]:
 def plan(dry_run_output: str) -> list[PlannedJob]:
     """The jobs of a `snakemake -n` listing: rule, local or not, outputs, resources."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
-        head = re.match(r"(local)?rule (\w+):", block)
+    # jobs of a group job (`group:`) are listed indented under "Group job <name>"
+    for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", dry_run_output):
+        head = re.match(r"\s*(local)?rule (\w+):", block)
         if not head:
             continue
         outputs = re.search(r"^\s+output: (.*)$", block, re.M)
@@ -134,11 +135,23 @@ def plan(dry_run_output: str) -> list[PlannedJob]:
     return jobs
 
 
+def workflow_rules() -> set[str]:
+    return {name for smk in (REPO / "workflow" / "rules").glob("*.smk")
+            for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M)}
+
+
 def rule_of(slurm_job: dict[str, str]) -> str:
-    """The rule a SLURM job ran: the plugin's comment is rule_<rule>[_wildcards_<values>]."""
+    """The rule a SLURM job ran: the plugin's comment is rule_<rule>[_wildcards_<values>], or
+    for a group job (`group:` bundling jobs of one rule) rule_<group>_<rule>[...]."""
     match = re.fullmatch(r"rule_(\w+?)(?:_wildcards_.*)?", slurm_job.get("Comment", ""))
     assert match, f"SLURM job {slurm_job.get('JobId')} has no rule comment: {slurm_job}"
-    return match.group(1)
+    name = match.group(1)
+    rules = workflow_rules()
+    if name not in rules:
+        grouped = [rule for rule in rules if name.endswith(f"_{rule}")]
+        assert len(grouped) == 1, f"SLURM job comment {name!r} names no single rule"
+        return grouped[0]
+    return name
 
 
 def asks_gpu(slurm_job: dict[str, str]) -> bool:
@@ -274,6 +287,15 @@ def test_each_remote_job_ran_as_one_completed_slurm_job(slurm_run):
               for job in slurm_run.jobs}
     assert all(state == "COMPLETED" and code == "0:0"
                for _, state, code in states.values()), states
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_measurement_jobs_go_to_slurm_as_a_group(slurm_run):
+    """profiles/slurm bundles the `measure` group (group-components); the others go alone."""
+    comments = {rule_of(job): job["Comment"] for job in slurm_run.jobs}
+    assert comments["measure_nuclei"].startswith("rule_measure_measure_nuclei"), comments
+    assert comments["segment_images"].startswith("rule_segment_images"), comments
 
 
 @pytest.mark.slurm

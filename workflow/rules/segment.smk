@@ -66,6 +66,9 @@ rule measure_nuclei:
         ),
     log:
         "logs/measure_nuclei/{batch}/{chunk}.log",
+    # Short CPU jobs: on a cluster the profile bundles several into one submission.
+    group:
+        "measure"
     benchmark:
         "results/benchmarks/measure_nuclei/{batch}/{chunk}.tsv"
     conda:
