@@ -66,11 +66,11 @@ rule measure_nuclei:
         ),
     log:
         "logs/measure_nuclei/{batch}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/measure_nuclei/{batch}/{chunk}.tsv"
     # Short CPU jobs: on a cluster the profile bundles several into one submission.
     group:
         "measure"
-    benchmark:
-        "results/benchmarks/measure_nuclei/{batch}/{chunk}.tsv"
     conda:
         "../../envs/data.yaml"
     resources:
