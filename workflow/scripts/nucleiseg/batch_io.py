@@ -19,16 +19,14 @@ import numpy as np
 
 from .batches import image_id
 from .errors import BadInputError, ConfigError
-from .io import IMAGE_SUFFIXES, is_image_file, read_image
+from .io import is_image_file, read_image
 from .normalize import to_channels_last
 
 log = logging.getLogger(__name__)
 
-BATCH_SUFFIXES = IMAGE_SUFFIXES  # .ome.tif / .ome.tiff are .tif files
 MIN_SIDE = 8  # smaller images cannot hold a nucleus
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
-_GLOB_CHARS = "*?["
 # Micrometres per unit, for OME-XML units and ImageJ's 'unit' (µ as micro sign or Greek mu).
 _UM_PER_UNIT = {
     "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
