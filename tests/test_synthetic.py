@@ -13,19 +13,17 @@ from skimage.draw import ellipse
 from skimage.measure import regionprops
 
 from nucleiseg.errors import ConfigError
+from nucleiseg.labels import EIGHT, FOUR
 from nucleiseg.manifest import Manifest
 from nucleiseg.synthetic import (
     TRUTH_COLUMNS,
     dataset_sample,
     make_nuclei,
-    write_kaggle_dataset,
+    make_synthetic_dataset,
 )
 
-CROSS = ndi.generate_binary_structure(2, 1)
-SQUARE = ndi.generate_binary_structure(2, 2)
 
-
-def neighbours(labels: np.ndarray, label: int, structure=SQUARE) -> set[int]:
+def neighbours(labels: np.ndarray, label: int, structure=EIGHT) -> set[int]:
     """Labels other than `label` and 0 within one pixel of it."""
     mask = labels == label
     ring = ndi.binary_dilation(mask, structure) & ~mask
@@ -89,7 +87,7 @@ def test_touching_pairs_touch_without_overlap_and_nothing_else_touches():
     for a, b in s.pairs:
         assert partner[a] == b and partner[b] == a
         # share a boundary: some pixel of b is 4-adjacent to a pixel of a
-        assert (ndi.binary_dilation(s.labels == a, CROSS) & (s.labels == b)).any()
+        assert (ndi.binary_dilation(s.labels == a, FOUR) & (s.labels == b)).any()
         # both kept every pixel they were drawn with: nothing was painted over
         area = s.nuclei.set_index("label")["area"]
         assert counts[a] == area[a] and counts[b] == area[b]
@@ -243,10 +241,10 @@ def stacked_masks(folder: Path, shape) -> np.ndarray:
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])
-def test_write_kaggle_dataset_layout_masks_and_manifest(tmp_path, bit_depth):
+def test_make_synthetic_dataset_layout_masks_and_manifest(tmp_path, bit_depth):
     out = tmp_path / "synthetic"
-    manifest = write_kaggle_dataset(out, n_images=4, height=48, width=64, bit_depth=bit_depth,
-                                    seed=5)
+    manifest = make_synthetic_dataset(out, n_images=4, height=48, width=64, bit_depth=bit_depth,
+                                      seed=5)
     train = out / "stage1_train"
     ids = ["synth_0000_fluorescence", "synth_0001_brightfield", "synth_0002_stained",
            "synth_0003_fluorescence"]
@@ -285,9 +283,9 @@ def test_dataset_samples_vary_and_are_stable():
 
 
 def test_rewriting_replaces_the_dataset(tmp_path):
-    write_kaggle_dataset(tmp_path, n_images=3, height=32, width=32, bit_depth=8, seed=1)
-    write_kaggle_dataset(tmp_path, n_images=1, height=32, width=32, bit_depth=8, seed=1,
-                         modalities=["brightfield"])
+    make_synthetic_dataset(tmp_path, n_images=3, height=32, width=32, bit_depth=8, seed=1)
+    make_synthetic_dataset(tmp_path, n_images=1, height=32, width=32, bit_depth=8, seed=1,
+                           modalities=["brightfield"])
     assert [p.name for p in (tmp_path / "stage1_train").iterdir()] == ["synth_0000_brightfield"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.json", "stage1_train"]
     assert Manifest.read(tmp_path / "dataset.json").n_images == 1
@@ -301,5 +299,5 @@ def test_rewriting_replaces_the_dataset(tmp_path):
 def test_bad_dataset_settings_name_the_config_key_and_write_nothing(tmp_path, kwargs, key):
     settings = dict(n_images=2, height=32, width=32, bit_depth=8, seed=0) | kwargs
     with pytest.raises(ConfigError, match=f"dataset.synthetic.{key}"):
-        write_kaggle_dataset(tmp_path / "out", **settings)
+        make_synthetic_dataset(tmp_path / "out", **settings)
     assert not (tmp_path / "out").exists()

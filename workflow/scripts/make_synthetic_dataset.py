@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from nucleiseg.runlog import rule_log
-from nucleiseg.synthetic import write_kaggle_dataset
+from nucleiseg.synthetic import make_synthetic_dataset
 
 with rule_log(snakemake.log[0]):  # noqa: F821
     sm = snakemake  # noqa: F821
-    write_kaggle_dataset(Path(sm.output.manifest).parent, **sm.params.settings)
+    make_synthetic_dataset(Path(sm.output.manifest).parent, **sm.params.settings)
