@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,13 +12,10 @@ from nucleiseg.morphometrics import (
     COLUMNS,
     column_names,
     column_table,
-    measure_nuclei,
+    measure_labels,
     touches_border,
 )
 from nucleiseg.synthetic import make_nuclei
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-MARKERS = ("<!-- measurements:start -->\n", "<!-- measurements:end -->")
 
 
 def ellipse(a: float, b: float, phi_deg: float, offset=(0.3, 0.6)) -> np.ndarray:
@@ -43,7 +39,7 @@ def one(labels, intensity=None, **kwargs) -> pd.Series:
     """The single row measured for an image with one nucleus."""
     labels = np.asarray(labels)
     intensity = np.ones(labels.shape) if intensity is None else intensity
-    frame = measure_nuclei(labels, intensity, **kwargs)
+    frame = measure_labels(labels, intensity, **kwargs)
     assert len(frame) == 1
     return frame.iloc[0]
 
@@ -100,7 +96,7 @@ def test_synthetic_nuclei_match_their_truth():
     sample = make_nuclei(shape=(256, 256), n_nuclei=6, radius=(14, 28), aspect=(1.3, 2.0),
                          blur_sigma=0, noise=0, shot_noise=False, texture=0, seed=3)
     truth = sample.nuclei.set_index("label")
-    measured = measure_nuclei(sample.labels, sample.image).set_index("Label")
+    measured = measure_labels(sample.labels, sample.image).set_index("Label")
     assert list(measured.index) == list(truth.index)
     assert (measured["AreaShape_Area"] == truth["area"]).all()
     assert np.allclose(measured["AreaShape_MajorAxisLength"], 2 * truth["a"], rtol=0.02)
@@ -251,7 +247,7 @@ def test_edge_includes_pixels_next_to_another_nucleus_and_the_image_border():
     labels[:, 0:2] = 1
     labels[:, 2:4] = 2
     intensity = np.arange(18, dtype=float).reshape(3, 6)
-    frame = measure_nuclei(labels, intensity).set_index("Label")
+    frame = measure_labels(labels, intensity).set_index("Label")
     # Nucleus 1's pixel (1, 1) is an edge only because nucleus 2 is next to it; (1, 0) only
     # because the image ends there. Every pixel of both 2-pixel-wide nuclei is an edge pixel.
     assert frame.loc[1, "Intensity_IntegratedIntensityEdge"] == 0 + 1 + 6 + 7 + 12 + 13
@@ -284,7 +280,7 @@ def test_several_nuclei_rows_by_label_values_kept_apart():
     labels[1:4, 1:4] = 300
     labels[5:9, 10:14] = 7
     intensity = np.where(labels == 300, 2.0, 0.0) + np.where(labels == 7, 5.0, 0.0)
-    frame = measure_nuclei(labels, intensity)
+    frame = measure_labels(labels, intensity)
     assert frame["Label"].tolist() == [7, 300]
     assert frame["AreaShape_Area"].tolist() == [16, 9]
     assert frame["Intensity_MeanIntensity"].tolist() == [5.0, 2.0]
@@ -297,7 +293,7 @@ def test_several_nuclei_rows_by_label_values_kept_apart():
 
 def test_columns_are_exactly_the_defined_ones_in_order_with_their_dtypes():
     labels, intensity = sixteen()
-    frame = measure_nuclei(labels, intensity)
+    frame = measure_labels(labels, intensity)
     assert list(frame.columns) == column_names()
     dtypes = {c.name: c.dtype for c in COLUMNS}
     assert {name: str(t) for name, t in frame.dtypes.items()} == {n: dtypes[n] for n in frame}
@@ -316,9 +312,9 @@ def test_column_definitions_are_complete():
 
 def test_pixel_size_adds_micrometre_columns():
     labels, intensity = sixteen()
-    plain = measure_nuclei(labels, intensity)
+    plain = measure_labels(labels, intensity)
     assert not any(name.endswith(("_um", "_um2")) for name in plain.columns)
-    frame = measure_nuclei(labels, intensity, pixel_size_um=0.25)
+    frame = measure_labels(labels, intensity, pixel_size_um=0.25)
     assert list(frame.columns) == column_names(physical=True)
     physical = [c for c in COLUMNS if c.unit in ("um", "um^2")]
     assert {c.name for c in physical} >= {"AreaShape_Area_um2", "AreaShape_Perimeter_um",
@@ -330,7 +326,7 @@ def test_pixel_size_adds_micrometre_columns():
 
 @pytest.mark.parametrize("pixel_size, physical", [(None, False), (0.5, True)])
 def test_no_nuclei_gives_zero_rows_and_every_column(pixel_size, physical):
-    frame = measure_nuclei(np.zeros((16, 16), np.uint16), np.ones((16, 16)), pixel_size)
+    frame = measure_labels(np.zeros((16, 16), np.uint16), np.ones((16, 16)), pixel_size)
     assert len(frame) == 0
     assert list(frame.columns) == column_names(physical=physical)
     dtypes = {c.name: c.dtype for c in COLUMNS}
@@ -340,7 +336,7 @@ def test_no_nuclei_gives_zero_rows_and_every_column(pixel_size, physical):
 def test_multichannel_intensity_is_refused():
     labels, intensity = sixteen()
     with pytest.raises(ValueError, match=r"\(6, 6, 3\).*nuclear channel"):
-        measure_nuclei(labels, np.stack([intensity] * 3, axis=-1))
+        measure_labels(labels, np.stack([intensity] * 3, axis=-1))
 
 
 @pytest.mark.parametrize("labels, intensity, message", [
@@ -353,14 +349,14 @@ def test_multichannel_intensity_is_refused():
 ])
 def test_bad_inputs_are_refused(labels, intensity, message):
     with pytest.raises(ValueError, match=message):
-        measure_nuclei(labels, intensity)
+        measure_labels(labels, intensity)
 
 
 @pytest.mark.parametrize("pixel_size", [0, -1.0, float("nan")])
 def test_bad_pixel_size_is_refused(pixel_size):
     labels, intensity = sixteen()
     with pytest.raises(ValueError, match="pixel_size_um"):
-        measure_nuclei(labels, intensity, pixel_size)
+        measure_labels(labels, intensity, pixel_size)
 
 
 def test_touches_border():
@@ -372,17 +368,5 @@ def test_touches_border():
     assert touches_border(labels).tolist() == [2, 3, 5]
     assert touches_border(np.zeros((4, 4), np.uint8)).tolist() == []
     # Cut-off nuclei are still measured, as they are
-    assert measure_nuclei(labels, np.ones((10, 10)))["Label"].tolist() == [2, 3, 5, 8]
+    assert measure_labels(labels, np.ones((10, 10)))["Label"].tolist() == [2, 3, 5, 8]
 
-
-def test_readme_table_mirrors_the_columns_of_nuclei_csv():
-    from nucleiseg.measure import markdown_table, nuclei_columns
-
-    text = README.read_text()
-    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
-    assert text[start:end] == markdown_table(), (
-        "README.md's table of columns is out of date with nucleiseg.morphometrics.COLUMNS; "
-        "paste in the output of: PYTHONPATH=workflow/scripts python -c "
-        "'from nucleiseg.measure import markdown_table; print(markdown_table(), end=\"\")'")
-    for name in nuclei_columns():
-        assert f"| `{name}` |" in text[start:end]

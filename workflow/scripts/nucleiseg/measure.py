@@ -20,7 +20,7 @@ import tifffile
 
 from .batch_io import read_batch_image
 from .io import atomic_path
-from .morphometrics import column_names, markdown_rows, measure_nuclei, touches_border
+from .morphometrics import column_names, markdown_rows, measure_labels, touches_border
 from .normalize import percentile_normalize
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def markdown_table() -> str:
 def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: float | None,
                   image_id: str, confidence: pd.Series | None = None) -> pd.DataFrame:
     """One image's nuclei table, with nuclei_columns()."""
-    table = measure_nuclei(labels, intensity, pixel_size_um)
+    table = measure_labels(labels, intensity, pixel_size_um)
     table.insert(0, "image_id", image_id)
     table.insert(1, "label", table.pop("Label"))
     table.insert(2, "touches_border", table["label"].isin(touches_border(labels)))
@@ -63,8 +63,8 @@ def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: floa
     return table.reindex(columns=nuclei_columns())
 
 
-def measure_segmented(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
-                      overlays_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
+                   overlays_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Nuclei of every segmented (status ok) image of a job's table, and an overlay each.
 
     Returns the nuclei table and per image the seconds taken to measure (image_id,
