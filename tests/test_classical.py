@@ -1,11 +1,15 @@
 """The classical baseline on synthetic nuclei with exact truth, edge cases, and one real image."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from conftest import SHARED_DSB, pick_ids
+from conftest import REPO, SHARED_DSB, pick_ids
 from nucleiseg.classical import nuclear_channel, segment_classical
 from nucleiseg.io import read_image
 from nucleiseg.labels import masks_to_labels
@@ -75,6 +79,52 @@ def test_sixteen_bit_and_channel_axis_give_the_same_answer():
 def test_deterministic():
     image = prepared(make_nuclei((128, 128), n_nuclei=12, touching_pairs=3, seed=6).image)
     np.testing.assert_array_equal(segment_classical(image), segment_classical(image.copy()))
+
+
+# A fresh interpreter with another hash seed: nothing cached or ordered here carries over.
+_SEGMENT_SAVED = """
+import sys
+import numpy as np
+from nucleiseg.classical import segment_classical
+folder = sys.argv[1]
+for name in sys.argv[2:]:
+    np.save(f"{folder}/{name}_labels.npy", segment_classical(np.load(f"{folder}/{name}.npy")))
+"""
+
+
+def _assert_same_in_another_process(images: dict[str, np.ndarray], folder) -> None:
+    """segment_classical gives the same bytes here and in a second Python process."""
+    for name, image in images.items():
+        np.save(folder / f"{name}.npy", image)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts"), "PYTHONHASHSEED": "4321"}
+    result = subprocess.run([sys.executable, "-c", _SEGMENT_SAVED, str(folder), *images],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name, image in images.items():
+        here = segment_classical(image)
+        there = np.load(folder / f"{name}_labels.npy")
+        assert here.max() >= 5, name  # nuclei found: not two empty images compared
+        assert (there.dtype, there.shape) == (here.dtype, here.shape), name
+        assert there.tobytes() == here.tobytes(), name
+
+
+def test_deterministic_across_processes_on_touching_disks(tmp_path):
+    yy, xx = np.indices((128, 128))
+    disks = np.zeros((128, 128))
+    centres = [(30, 30, 10), (30, 47, 10), (80, 70, 12), (92, 85, 9), (60, 110, 8), (110, 20, 7)]
+    for y, x, r in centres:  # two touching pairs, for the watershed
+        disks[(yy - y) ** 2 + (xx - x) ** 2 <= r * r] = 1.0
+    noise = 0.05 * np.random.default_rng(7).standard_normal(disks.shape)
+    _assert_same_in_another_process({"disks": prepared(ndi.gaussian_filter(disks, 1.5) + noise)},
+                                    tmp_path)
+
+
+def test_deterministic_across_processes_on_real_images(tmp_path, dsb_meta):
+    images = {}
+    for sample_id in pick_ids(dsb_meta, {"fluorescence_gray": 1, "color_stained": 1}):
+        images[sample_id] = prepared(
+            read_image(SHARED_DSB / "stage1_train" / sample_id / "images" / f"{sample_id}.png"))
+    _assert_same_in_another_process(images, tmp_path)
 
 
 @pytest.mark.parametrize("image", [

@@ -38,6 +38,8 @@ def _read_sample(folder: Path) -> Sample:
     if len(images) != 1:
         problem = "holds no image" if not images else f"holds {len(images)} images, expected one"
         raise BadInputError(images_dir, problem, _LAYOUT)
+    if images[0].stem != sample_id:
+        raise BadInputError(images[0], f"is not named after its sample {sample_id!r}", _LAYOUT)
     masks = _visible(masks_dir) if masks_dir.is_dir() else []
     strays = [p for p in masks if not p.is_file() or not is_image_file(p)]
     if strays:

@@ -30,10 +30,9 @@ class Manifest:
 
     @classmethod
     def read(cls, path: str | Path) -> "Manifest":
-        data = read_json(path)
         try:
-            return cls(**data)
-        except TypeError as exc:
+            return cls(**read_json(path))
+        except (TypeError, ValueError) as exc:  # ValueError: not JSON (empty, cut short)
             raise ConfigError(
                 f"{path}: not a dataset manifest this version understands ({exc}); "
                 "delete it and rerun the download rule"
