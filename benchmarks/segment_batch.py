@@ -63,19 +63,16 @@ def forward_seconds(model_folder: Path, images: pd.DataFrame, workdir: Path, til
                     threads: int) -> float:
     """The network's predict_on_batch time alone, on the tiles predict_tiled makes."""
     from nucleiseg.batch_io import read_batch_image
-    from nucleiseg.modelfolder import load_model_folder
-    from nucleiseg.normalize import percentile_normalize
+    from nucleiseg.devices import limit_threads
+    from nucleiseg.model import NucleusModel
     from nucleiseg.predict import network_inputs
-    from nucleiseg.training import limit_threads
 
     limit_threads(threads)
-    model = load_model_folder(model_folder)
+    model = NucleusModel.load(model_folder, tiling)
     total, warm = 0.0, False
     for row in images.itertuples():
         image = read_batch_image(workdir / row.file if not Path(row.file).is_absolute() else row.file)
-        normalized, _ = percentile_normalize(image.image, model.config.norm_p_low,
-                                             model.config.norm_p_high)
-        for inputs in network_inputs(normalized, tiling):
+        for inputs in network_inputs(model.normalize(image.image), tiling):
             if not warm:
                 model.network.predict_on_batch(inputs)
                 warm = True
@@ -97,13 +94,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="kept if given; else a temp dir")
     args = parser.parse_args()
 
-    from nucleiseg.predict import Tiling
+    from nucleiseg.inference import Tiling
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nucleiseg-segment-bench-"))
     batch = workdir / "batch"
     batch.mkdir(parents=True, exist_ok=True)
     dsb_batch(batch, args.dsb) if args.dsb else big_batch(batch, args.big)
-    segment = {"model": str(args.model.resolve()), "images_per_job": 100000,
+    segment = {"model": str(args.model.resolve()), "images_per_chunk": 100000,
                "threads": args.cores}
     if args.tile_size:
         segment["tile_size"] = args.tile_size

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -60,15 +59,13 @@ def timed(predict, image: np.ndarray) -> tuple[np.ndarray, float, float]:
     return maps, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def dsb(maps: np.ndarray, truth: np.ndarray, heads: str, thresholds) -> float:
-    from nucleiseg.instances import labels_from_maps
+def dsb(model, maps: np.ndarray, truth: np.ndarray) -> float:
     from nucleiseg.metrics import score_image
 
-    contour = maps[..., 1] if heads == "contour" else None
-    return score_image(truth, labels_from_maps(maps[..., 0], contour, thresholds))["dsb_score"]
+    return score_image(truth, model.instances(maps))["dsb_score"]
 
 
-def compare(name: str, predict, images, untiled: dict, heads: str, thresholds) -> dict:
+def compare(name: str, predict, images, untiled: dict, model) -> dict:
     """One table row: differences to the untiled maps and scores, over all images."""
     max_diff, max_inner, mean_diff, flips, scores, wall, cpu, pixels = 0.0, 0.0, [], [], [], 0.0, 0.0, 0
     for sample_id, image, truth in images:
@@ -78,9 +75,9 @@ def compare(name: str, predict, images, untiled: dict, heads: str, thresholds) -
         max_diff = max(max_diff, float(diff.max()))
         max_inner = max(max_inner, float(diff[BORDER:-BORDER, BORDER:-BORDER].max()))
         mean_diff.append(float(diff.mean()))
-        cut = thresholds.foreground
+        cut = model.thresholds.foreground
         flips.append(float(np.mean((maps[..., 0] > cut) != (reference[..., 0] > cut))))
-        scores.append(dsb(maps, truth, heads, thresholds))
+        scores.append(dsb(model, maps, truth))
         wall += took
         cpu += cpu_took
         pixels += image.shape[0] * image.shape[1]
@@ -102,44 +99,42 @@ def main() -> None:
     parser.add_argument("--largest", type=int, default=20, help="only the largest N images (0: all)")
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 768, 1024])
     parser.add_argument("--overlaps", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[2])
+    parser.add_argument("--tiles-per-step", type=int, nargs="+", default=[2])
     parser.add_argument("--out", type=Path, required=True, help="CSV of the table")
     args = parser.parse_args()
     if args.split == "test":
         sys.exit("choose settings on val, never on the test images")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from nucleiseg.instances import Thresholds
-    from nucleiseg.modelfolder import load_model_folder
-    from nucleiseg.network import predict_maps
-    from nucleiseg.predict import Tiling, predict_tiled
+    from nucleiseg.inference import Tiling
+    from nucleiseg.model import NucleusModel
+    from nucleiseg.predict import predict_tiled, predict_untiled
 
-    model = load_model_folder(args.model)
-    thresholds = Thresholds.from_dict(json.loads((args.model / "thresholds.json").read_text()))
-    heads, network = model.config.heads, model.network
+    model = NucleusModel.load(args.model)
+    network = model.network
     images = load_images(args.prepared, args.index, args.split, args.largest)
     sizes = pd.Series([f"{im.shape[0]}x{im.shape[1]}" for _, im, _ in images]).value_counts()
     print(f"date: {datetime.date.today()}, machine: {platform.node()} ({os.cpu_count()} cores), "
           f"{len(images)} {args.split} images: {', '.join(f'{n} x {s}' for s, n in sizes.items())}")
 
     # Warm up: the first call traces the network.
-    predict_maps(network, images[0][1][:256, :256])
+    predict_untiled(network, images[0][1][:256, :256])
     untiled = {}
     for sample_id, image, truth in images:
-        maps = predict_maps(network, image)
-        untiled[sample_id] = {"maps": maps, "dsb": dsb(maps, truth, heads, thresholds)}
-    rows = [compare("untiled", lambda im: predict_maps(network, im), images, untiled, heads, thresholds),
-            compare("untiled, mirrored", lambda im: predict_maps(network, im[:, ::-1])[:, ::-1],
-                    images, untiled, heads, thresholds)]
+        maps = predict_untiled(network, image)
+        untiled[sample_id] = {"maps": maps, "dsb": dsb(model, maps, truth)}
+    rows = [compare("untiled", lambda im: predict_untiled(network, im), images, untiled, model),
+            compare("untiled, mirrored", lambda im: predict_untiled(network, im[:, ::-1])[:, ::-1],
+                    images, untiled, model)]
     for tile in args.tiles:
         for overlap in args.overlaps:
             if overlap > tile // 2:
                 continue
-            for batch in args.batch_sizes:
-                tiling = Tiling(tile, overlap, batch)
-                rows.append(compare(f"tile {tile}, overlap {overlap}, batch {batch}",
+            for per_step in args.tiles_per_step:
+                tiling = Tiling(tile, overlap, per_step)
+                rows.append(compare(f"tile {tile}, overlap {overlap}, {per_step} per step",
                                     lambda im, tiling=tiling: predict_tiled(network, im, tiling),
-                                    images, untiled, heads, thresholds))
+                                    images, untiled, model))
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False), flush=True)
     table = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

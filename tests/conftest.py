@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real DSB2018 data is, small real subsets of it, and a Snakemake runner."""
+"""Shared fixtures: where the real DSB2018 data is, small real subsets of it, a Snakemake runner,
+and a check that a figure shows something."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -19,7 +21,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # download): for tests that run the training, threshold and evaluation rules for real.
 TINY_MODEL = {
     "model": {"alpha": 0.35, "encoder_weights": "none", "decoder_filters": [16, 16, 8, 8, 8]},
-    "train": {"patch_size": 64, "batch_size": 4, "epochs_frozen": 1, "epochs": 2,
+    "train": {"patch_size": 64, "patches_per_step": 4, "epochs_frozen": 1, "epochs": 2,
               "steps_per_epoch": 3, "max_val_tiles": 4, "threads": 2},
 }
 
@@ -85,3 +87,32 @@ def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, t
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def assert_figure(path: Path, min_size: tuple[int, int] = (300, 200), min_ink: float = 0.05,
+                  min_colour: float = 0.0) -> None:
+    """Check that the PNG at `path` is a plausible size and shows something, not a blank canvas.
+
+    min_size: the least (width, height) in pixels. min_ink: the least share of pixels that are
+    not white; empty axes with titles alone reach about 0.06. min_colour: the least share of
+    coloured pixels (the data: matplotlib draws axes and text in black and grey, bars and lines
+    in colour), for figures that must show data rather than empty axes.
+    """
+    import imageio.v3 as iio
+
+    pixels = iio.imread(path)
+    if pixels.ndim == 2:
+        pixels = np.stack([pixels] * 3, axis=-1)
+    if pixels.shape[-1] == 4:  # composite over white: a transparent pixel shows nothing
+        alpha = pixels[..., 3:].astype(float) / 255
+        pixels = (pixels[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    height, width = pixels.shape[:2]
+    assert width >= min_size[0] and height >= min_size[1], f"{path}: only {width}x{height} pixels"
+    n_colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    assert n_colours > 16, f"{path}: blank, {n_colours} distinct colours"
+    ink = (pixels < 250).any(axis=-1).mean()
+    assert ink >= min_ink, f"{path}: {ink:.1%} of the pixels are not white, expected {min_ink:.0%}"
+    chroma = pixels.max(axis=-1).astype(int) - pixels.min(axis=-1)
+    colour = (chroma > 30).mean()
+    assert colour >= min_colour, (
+        f"{path}: {colour:.2%} of the pixels in colour, expected {min_colour:.1%}")

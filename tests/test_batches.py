@@ -16,7 +16,7 @@ from conftest import SHARED_DSB, TINY_MODEL, pick_ids, run_snakemake
 from nucleiseg.batches import find_batch_files
 from nucleiseg.measure import nuclei_columns
 from nucleiseg.morphometrics import touches_border
-from nucleiseg.report import IMAGES_COLUMNS, SKIPPED_COLUMNS, SUMMARY_COLUMNS
+from nucleiseg.tables import IMAGES_COLUMNS, SKIPPED_COLUMNS, SUMMARY_COLUMNS
 from nucleiseg.synthetic import make_nuclei
 
 PIXEL_SIZE = 0.325
@@ -58,7 +58,7 @@ def batch_folder(tmp_path_factory, dsb_meta):
 
 def _config(folder, **segment):
     return {**TRAINED_HERE, "batches": {"plate": str(folder)},
-            "segment": {"tile_size": 128, "overlap": 32, "batch_size": 2, "images_per_job": 2,
+            "segment": {"tile_size": 128, "overlap": 32, "tiles_per_step": 2, "images_per_chunk": 2,
                         "nuclear_channel": 1, "save_probabilities": True, **segment}}
 
 
@@ -75,7 +75,7 @@ def test_every_output_of_the_batch_is_written(batch_run):
     for name in ("nuclei.csv", "images.csv", "skipped.csv", "montage.png", "distributions.png"):
         assert (out / name).stat().st_size > 0, name
     # 5 files in jobs of 2: three jobs, each with its labels, measurements and overlays
-    assert sorted(p.name for p in (out / "labels").iterdir()) == ["part001", "part002", "part003"]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["chunk001", "chunk002", "chunk003"]
     images = pd.read_csv(out / "images.csv", dtype={"image_id": str})
     assert list(images.columns) == list(IMAGES_COLUMNS)
     assert list(pd.read_csv(out / "skipped.csv").columns) == list(SKIPPED_COLUMNS)
@@ -228,8 +228,8 @@ def test_chunks_split_sorted_files_into_consecutive_jobs():
     from nucleiseg.batches import chunk_files, chunk_names
 
     files = [f"f{k}.tif" for k in range(5)]
-    assert chunk_names(5, 2) == ["part001", "part002", "part003"]
-    assert chunk_names(0, 64) == ["part001"] and chunk_names(64, 64) == ["part001"]
+    assert chunk_names(5, 2) == ["chunk001", "chunk002", "chunk003"]
+    assert chunk_names(0, 64) == ["chunk001"] and chunk_names(64, 64) == ["chunk001"]
     assert [chunk_files(files, 2, c) for c in chunk_names(5, 2)] == [
         files[0:2], files[2:4], files[4:]]
 

@@ -8,6 +8,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO, run_snakemake
+from nucleiseg import errors, inference, modelconfig, normalize
+from nucleiseg.config_keys import RENAMED_KEYS, check_renamed_keys
+from nucleiseg.errors import ConfigError
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -79,3 +82,64 @@ def test_readme_config_table_mirrors_the_schema():
                    (f"`{parent}.{leaf}`" in row) for row in table):
             missing.append(key)
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+def _schema_sections() -> dict[str, dict]:
+    """Each top-level section's properties, by section name."""
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    return {name: section.get("properties", {}) for name, section in schema["properties"].items()}
+
+
+def test_schema_enums_are_the_package_constants():
+    """The schema is checked at parse time, the package at run time: both must allow the same."""
+    properties = _schema_sections()
+    assert set(properties["model"]["heads"]["enum"]) == set(modelconfig.HEADS)
+    assert tuple(properties["model"]["alpha"]["enum"]) == modelconfig.ALPHAS
+    modalities = properties["dataset"]["synthetic"]["properties"]["modalities"]["items"]["enum"]
+    assert tuple(modalities) == normalize.MODALITIES
+    for section in ("prepare", "segment"):
+        assert tuple(properties[section]["on_bad_image"]["enum"]) == errors.ON_BAD_IMAGE, section
+
+
+def test_schema_holds_the_tiling_keys_and_the_networks_divisor():
+    properties = _schema_sections()
+    assert set(inference.TILING_KEYS) <= set(properties["segment"])
+    for section, key in (("tiles", "size"), ("train", "patch_size"), ("segment", "tile_size"),
+                         ("segment", "overlap")):
+        assert properties[section][key]["multipleOf"] == modelconfig.DIVISOR, f"{section}.{key}"
+
+
+@pytest.mark.parametrize("old, new", sorted(RENAMED_KEYS.items()))
+def test_renamed_key_is_refused_naming_its_new_name(old, new):
+    section, key = old.split(".")
+    with pytest.raises(ConfigError) as caught:
+        check_renamed_keys({section: {key: 2}})
+    assert f"{old} is now {new}" in str(caught.value)
+
+
+def test_config_without_renamed_keys_passes_and_all_old_ones_are_named():
+    config = {}
+    validate(config, SCHEMA)
+    check_renamed_keys(config)  # every current key, with its default
+    check_renamed_keys({"batches": {"batch_size": "/data/plate1"}})  # any name for a batch
+    old = {}
+    for dotted in RENAMED_KEYS:
+        section, key = dotted.split(".")
+        old.setdefault(section, {})[key] = 2
+    with pytest.raises(ConfigError) as caught:
+        check_renamed_keys(old)
+    assert all(new in str(caught.value) for new in RENAMED_KEYS.values())
+
+
+@pytest.mark.parametrize("config, args, named", [
+    ({}, ("--config", 'segment={"images_per_job": 2}'),
+     "segment.images_per_job is now segment.images_per_chunk"),
+    ({"train": {"batch_size": 8}}, (), "train.batch_size is now train.patches_per_step"),
+])
+def test_dry_run_with_a_renamed_key_stops_with_a_short_message(tmp_path: Path, config, args, named):
+    result = run_snakemake(tmp_path, config, "--dry-run", *args, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert any(named in line for line in output.splitlines()), output
+    assert len(output.splitlines()) < 40, output  # the message, not a traceback or a schema dump
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

@@ -32,29 +32,30 @@ def test_network_is_scored_and_thresholds_chosen_on_tiled_predictions(tmp_path):
     """A tiny real network on an image larger than a tile: the Tiling given reaches the network."""
     import keras
 
-    from nucleiseg.evaluate import HeldOutImage, choose_thresholds, evaluate_images, network_labels
+    from nucleiseg.evaluate import evaluate_model
+    from nucleiseg.inference import Tiling
     from nucleiseg.instances import Thresholds, labels_from_maps
+    from nucleiseg.model import NucleusModel, TruthImage
     from nucleiseg.modelconfig import ModelConfig
-    from nucleiseg.modelfolder import LoadedModel
     from nucleiseg.network import build_unet
-    from nucleiseg.predict import Tiling, predict_tiled
+    from nucleiseg.predict import predict_tiled
     from nucleiseg.synthetic import make_nuclei
 
     keras.utils.set_random_seed(0)
     config = ModelConfig(unet_alpha=0.35, unet_encoder_weights="none", unet_decoder_filters=(16, 16, 8, 8, 8))
-    model = LoadedModel(build_unet(config), config, tmp_path)
+    tiling, thresholds = Tiling(64, 32, 3), Thresholds(foreground=0.5, contour=0.5, min_size=0)
+    model = NucleusModel(build_unet(config), config, thresholds, tiling)
     sample = make_nuclei((150, 230), n_nuclei=12, seed=0)
     image = (sample.image / sample.image.max()).astype(np.float32)
-    item = HeldOutImage("a", "fluorescence", "test", image, sample.labels)
-    tiling, thresholds = Tiling(64, 32, 3), Thresholds(foreground=0.5, contour=0.5, min_size=0)
+    item = TruthImage("a", "fluorescence", "test", image, sample.labels)
 
     maps = predict_tiled(model.network, image, tiling)
     expected = labels_from_maps(maps[..., 0], maps[..., 1], thresholds)
-    np.testing.assert_array_equal(network_labels(model, thresholds, image, tiling=tiling), expected)
-    rows = evaluate_images(model, thresholds, [item], tiling=tiling).set_index("method")
+    np.testing.assert_array_equal(model.segment(image).labels, expected)
+    rows = evaluate_model(model, [item]).set_index("method")
     assert rows.loc["network", "n_pred"] == expected.max()
-    chosen, search = choose_thresholds(model, [item], tiling=tiling)
-    assert isinstance(chosen, Thresholds) and len(search) > 1
+    chosen, search = model.optimize_thresholds([item])
+    assert isinstance(chosen, Thresholds) and len(search) > 1 and model.thresholds == chosen
 
 
 def _labels_from_masks(sample_id: str) -> np.ndarray:

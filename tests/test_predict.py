@@ -9,11 +9,13 @@ import pytest
 
 from nucleiseg.errors import ConfigError
 from nucleiseg.modelconfig import ModelConfig
-from nucleiseg.network import build_unet, predict_maps
-from nucleiseg.predict import AxisTiles, Tiling, predict_tiled, raised_cosine, reflect_index
+from nucleiseg.network import build_unet
+from nucleiseg.inference import Tiling
+from nucleiseg.padding import reflect_index
+from nucleiseg.predict import AxisTiles, predict_tiled, predict_untiled, raised_cosine
 from nucleiseg.synthetic import make_nuclei
 
-SMALL = Tiling(tile_size=256, overlap=64, batch_size=4)
+SMALL = Tiling(tile_size=256, overlap=64, tiles_per_step=4)
 
 
 def _nuclei(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -31,7 +33,7 @@ def _spread_outputs(network, image: np.ndarray) -> None:
     mean nothing; this multiplies each head's logits by a constant and centres them on the
     image's median. Still the real network: one layer's weights changed.
     """
-    maps = np.clip(predict_maps(network, image), 1e-6, 1 - 1e-6)
+    maps = np.clip(predict_untiled(network, image), 1e-6, 1 - 1e-6)
     logits = np.log(maps / (1 - maps)).reshape(-1, maps.shape[-1])
     scale = 2.0 / logits.std(axis=0)
     centre = np.median(logits, axis=0)
@@ -64,7 +66,7 @@ def mask_net():
 def large(contour_net):
     """A 700 x 900 image, its untiled maps and its maps tiled 256 / 64."""
     image = _nuclei((700, 900), seed=1)
-    return image, predict_maps(contour_net, image), predict_tiled(contour_net, image, SMALL)
+    return image, predict_untiled(contour_net, image), predict_tiled(contour_net, image, SMALL)
 
 
 # Tiling settings --------------------------------------------------------------------------------
@@ -77,17 +79,17 @@ def large(contour_net):
     ({"overlap": -32}, "segment.overlap"),
     ({"overlap": 48}, "segment.overlap"),
     ({"tile_size": 256, "overlap": 160}, "segment.overlap"),
-    ({"batch_size": 0}, "segment.batch_size"),
-    ({"batch_size": True}, "segment.batch_size"),
+    ({"tiles_per_step": 0}, "segment.tiles_per_step"),
+    ({"tiles_per_step": True}, "segment.tiles_per_step"),
 ])
 def test_bad_tiling_settings_name_the_config_key(changes, key):
-    section = {"tile_size": 256, "overlap": 64, "batch_size": 2, **changes}
+    section = {"tile_size": 256, "overlap": 64, "tiles_per_step": 2, **changes}
     with pytest.raises(ConfigError, match=key):
         Tiling.from_config(section)
 
 
 def test_tiling_from_config_reads_the_segment_section():
-    assert Tiling.from_config({"tile_size": 384, "overlap": 32, "batch_size": 8}) == Tiling(384, 32, 8)
+    assert Tiling.from_config({"tile_size": 384, "overlap": 32, "tiles_per_step": 8}) == Tiling(384, 32, 8)
     assert Tiling.from_config({}) == Tiling()
     with pytest.raises(ConfigError, match="tile_sise"):
         Tiling.from_config({"tile_sise": 256})
@@ -147,7 +149,7 @@ def test_reflect_index_is_numpy_reflect_padding(length):
 def test_image_within_one_tile_is_predicted_as_predict_maps_does(contour_net, shape):
     image = _nuclei((256, 256), seed=2)[: shape[0], : shape[1]]
     np.testing.assert_allclose(predict_tiled(contour_net, image, SMALL),
-                               predict_maps(contour_net, image), atol=1e-5)
+                               predict_untiled(contour_net, image), atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(37, 1000), (300, 301), (8, 8), (100, 2000), (1000, 40)])
@@ -174,7 +176,7 @@ def test_other_layouts_are_refused(mask_net, shape):
         predict_tiled(mask_net, np.zeros(shape, np.float32))
 
 
-def test_batch_size_does_not_change_the_maps(mask_net):
+def test_tiles_per_step_does_not_change_the_maps(mask_net):
     image = _nuclei((300, 420), seed=4)
     one = predict_tiled(mask_net, image, Tiling(128, 32, 1))
     np.testing.assert_allclose(predict_tiled(mask_net, image, Tiling(128, 32, 5)), one, atol=1e-5)
@@ -219,7 +221,7 @@ def test_no_seams_along_tile_borders(contour_net, large, content):
     image, untiled, tiled = large
     if content == "constant":
         image = np.full(image.shape, 0.3, np.float32)
-        untiled, tiled = predict_maps(contour_net, image), predict_tiled(contour_net, image, SMALL)
+        untiled, tiled = predict_untiled(contour_net, image), predict_tiled(contour_net, image, SMALL)
     plain = predict_tiled(contour_net, image, Tiling(256, 0, 4))
     for axis, length in enumerate(image.shape):
         edges = _tile_edges(length, SMALL)
@@ -249,7 +251,7 @@ def test_network_inputs_are_the_tiles_predict_tiled_uses(contour_net):
     from nucleiseg.predict import network_inputs
 
     image = np.random.default_rng(3).random((300, 500), dtype=np.float32)
-    tiling = Tiling(tile_size=128, overlap=32, batch_size=3)
+    tiling = Tiling(tile_size=128, overlap=32, tiles_per_step=3)
     batches = list(network_inputs(image, tiling))
     assert all(b.ndim == 4 and b.shape[-1] == 3 and b.shape[0] <= 3 for b in batches)
     calls = []

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import tifffile
 
-from nucleiseg.measure import measure_segmented, nuclei_columns, overlay
+from conftest import assert_figure
+from nucleiseg.measure import measure_nuclei, nuclei_columns, overlay
 from nucleiseg.report import plot_distributions, plot_montage, write_batch_tables
-from nucleiseg.segment import IMAGE_COLUMNS, STAGES
+from nucleiseg.tables import SEGMENTED_COLUMNS, STAGES
 
 
 def _segmented(tmp_path, name, labels, image, pixel_size=None):
@@ -38,7 +39,7 @@ def batch(tmp_path):
             _segmented(tmp_path, "empty", np.zeros((64, 80), np.uint16), image)]
     rows.append({"image_id": "bad", "file": str(tmp_path / "bad.tif"), "status": "skipped",
                  "reason": "cannot be decoded as TIFF"})
-    segmented = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
+    segmented = pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
     confidences = pd.DataFrame({"image_id": ["two", "two"], "label": [1, 2],
                                 "confidence": [0.9, 0.7]})
     return segmented, confidences, image, labels
@@ -46,7 +47,7 @@ def batch(tmp_path):
 
 def test_an_image_without_nuclei_gives_zero_rows_and_a_row_of_zeros(tmp_path, batch):
     segmented, confidences, image, labels = batch
-    nuclei, seconds = measure_segmented(segmented, confidences, 0, tmp_path / "overlays")
+    nuclei, seconds = measure_nuclei(segmented, confidences, 0, tmp_path / "overlays")
     assert list(nuclei.columns) == nuclei_columns()
     assert nuclei["image_id"].tolist() == ["two", "two"]
     assert nuclei["touches_border"].tolist() == [False, True]
@@ -67,14 +68,15 @@ def test_an_image_without_nuclei_gives_zero_rows_and_a_row_of_zeros(tmp_path, ba
     assert pd.read_csv(out / "skipped.csv")["image_id"].tolist() == ["bad"]
     plot_montage(images.reset_index(), [tmp_path / "overlays"], out / "montage.png", 24)
     plot_distributions(nuclei, images.reset_index(), out / "distributions.png")
-    assert (out / "montage.png").stat().st_size > 0 and (out / "distributions.png").stat().st_size > 0
+    assert_figure(out / "montage.png", min_ink=0.3)  # the images themselves, not empty panels
+    assert_figure(out / "distributions.png", min_colour=0.05)  # histogram bars, not empty axes
 
 
 def test_a_batch_without_any_nucleus_still_gets_its_tables_and_figures(tmp_path, batch):
     segmented, _, _, _ = batch
     segmented = segmented[segmented["image_id"] != "two"]
     empty_conf = pd.DataFrame(columns=["image_id", "label", "confidence"])
-    nuclei, seconds = measure_segmented(segmented, empty_conf, 0, tmp_path / "overlays")
+    nuclei, seconds = measure_nuclei(segmented, empty_conf, 0, tmp_path / "overlays")
     assert len(nuclei) == 0 and list(nuclei.columns) == nuclei_columns()
     out = tmp_path / "out"
     images = write_batch_tables(segmented, nuclei, seconds, out / "nuclei.csv",
@@ -82,7 +84,7 @@ def test_a_batch_without_any_nucleus_still_gets_its_tables_and_figures(tmp_path,
     assert images["n_nuclei"].tolist() == [0]
     assert list(pd.read_csv(out / "nuclei.csv").columns) == nuclei_columns()
     plot_distributions(nuclei, images, out / "distributions.png")
-    assert (out / "distributions.png").stat().st_size > 0
+    assert_figure(out / "distributions.png")  # empty axes, titled n=0: drawn, not blank
 
 
 def test_overlay_outlines_border_nuclei_in_their_own_colour():

@@ -253,7 +253,7 @@ def test_a_killed_run_resumes_and_recomputes_nothing_that_finished(tmp_path):
     # left; SIGKILL it once segment_images runs (after train_model and optimize_thresholds;
     # evaluate_model may come before or after it).
     second = Run(work, "run2")
-    second.wait_until((work / "logs" / "segment_images" / "demo" / "part001.log").exists,
+    second.wait_until((work / "logs" / "segment_images" / "demo" / "chunk001.log").exists,
                       "segment_images job")
     returncode = second.kill(signal.SIGKILL)
     output2 = second.output
@@ -277,7 +277,7 @@ def test_a_killed_run_resumes_and_recomputes_nothing_that_finished(tmp_path):
     # Leave one output of the killed job half-written, as a kill between two of its files
     # would. Snakemake marked every output incomplete when the job started: without the
     # profile's rerun-incomplete the next run stops with IncompleteFilesException.
-    half_written = work / "results" / "batches" / "demo" / "segmented" / "part001.csv"
+    half_written = work / "results" / "batches" / "demo" / "segmented" / "chunk001.csv"
     if not half_written.exists():
         half_written.write_text("image_id,n_nu")
 

@@ -357,7 +357,7 @@ def test_a_job_that_fails_on_the_cluster_is_reported_with_its_logs(slurm_run, tm
     work = export_workflow(tmp_path / "work")
     config = {"batches": {"plate": str(plate)},
               "segment": {"model": str(slurm_run.work / "results" / "model"),
-                          "images_per_job": 1, "tile_size": 256}}
+                          "images_per_chunk": 1, "tile_size": 256}}
     (work / "broken_batch.yaml").write_text(yaml.safe_dump(config))
     cluster_root = Path(tempfile.mkdtemp(prefix="nucleiseg-slurm-"))
     with SlurmCluster(cluster_root) as cluster:
@@ -372,15 +372,15 @@ def test_a_job_that_fails_on_the_cluster_is_reported_with_its_logs(slurm_run, tm
     by_comment = {job.get("Comment"): job for job in jobs}
     report = f"{output[-6000:]}\n" + "\n".join(map(str, jobs))
 
-    # Snakemake failed, on the broken image's job (part001: files are taken in name order).
+    # Snakemake failed, on the broken image's job (chunk001: files are taken in name order).
     assert returncode not in (0, 124, 137), report
     assert "Error in rule segment_images" in output, report
-    assert "logs/segment_images/plate/part001.log" in output, report
+    assert "logs/segment_images/plate/chunk001.log" in output, report
     assert "train_model" not in output  # segment.model: nothing trains
     # The SLURM job failed, and Snakemake's error names its log (the plugin's aux log).
-    failed = by_comment.get("rule_segment_images_wildcards_plate_part001")
+    failed = by_comment.get("rule_segment_images_wildcards_plate_chunk001")
     assert failed and failed["JobState"] == "FAILED" and failed["ExitCode"] != "0:0", report
-    slurm_log = (f".snakemake/slurm_logs/rule_segment_images/plate_part001/"
+    slurm_log = (f".snakemake/slurm_logs/rule_segment_images/plate_chunk001/"
                  f"{failed['JobId']}.log")
     assert slurm_log in output, report
     # nucleiseg's one-line error (the file, what is wrong, what to do) reaches the user: the
@@ -390,14 +390,14 @@ def test_a_job_that_fails_on_the_cluster_is_reported_with_its_logs(slurm_run, tm
                          re.MULTILINE)
     assert message.search(output), report
     assert message.search((work / slurm_log).read_text(errors="replace")), slurm_log
-    rule_log = (work / "logs" / "segment_images" / "plate" / "part001.log").read_text()
+    rule_log = (work / "logs" / "segment_images" / "plate" / "chunk001.log").read_text()
     assert re.search(r" ERROR nucleiseg: .*broken\.tif: ", rule_log), rule_log
     # The good image's job completed (and its measurement, submitted before the failure was
     # seen); nothing waited on the failed job, and nothing is left on the cluster.
-    good = by_comment.get("rule_segment_images_wildcards_plate_part002")
+    good = by_comment.get("rule_segment_images_wildcards_plate_chunk002")
     assert good and good["JobState"] == "COMPLETED", report
     ran = {job["Comment"] for job in jobs}
-    assert not {c for c in ran if "part001" in c and "segment_images" not in c}, report
+    assert not {c for c in ran if "chunk001" in c and "segment_images" not in c}, report
     assert "report_batch" not in {rule_of(job) for job in jobs}, report
     assert not [job for job in jobs if job["JobState"] in ACTIVE_STATES], report
     assert queued.returncode == 0 and queued.stdout.strip() == "", queued

@@ -12,7 +12,7 @@ from nucleiseg.targets import make_targets
 from nucleiseg.thresholds import (
     DEFAULT_GRID,
     load_thresholds,
-    optimize_thresholds,
+    search_thresholds,
     save_thresholds,
 )
 
@@ -48,7 +48,7 @@ def validation():
 
 def test_search_finds_the_known_best_region(validation):
     predictions, truths = validation
-    best, table = optimize_thresholds(predictions, truths)
+    best, table = search_thresholds(predictions, truths)
     assert len(table) == np.prod([len(v) for v in DEFAULT_GRID.values()])
     assert list(table.columns) == ["foreground", "contour", "min_size", "dsb_score", "ap_50"]
     assert table["dsb_score"].is_monotonic_decreasing
@@ -67,7 +67,7 @@ def test_search_finds_the_known_best_region(validation):
 def test_every_row_matches_labels_from_maps(validation):
     """The min_size shortcut (one watershed, several filters) changes no score."""
     predictions, truths = validation
-    _, table = optimize_thresholds(predictions, truths, grid=SMALL_GRID)
+    _, table = search_thresholds(predictions, truths, grid=SMALL_GRID)
     for row in table.itertuples():
         t = Thresholds(row.foreground, row.contour, row.min_size)
         scores = [dsb_score(y, labels_from_maps(p[..., 0], p[..., 1], t))
@@ -78,30 +78,30 @@ def test_every_row_matches_labels_from_maps(validation):
 def test_mask_heads_search_foreground_and_min_size_only(validation):
     predictions, truths = validation
     masks = [p[..., :1] for p in predictions]  # a one-channel model's output
-    best, table = optimize_thresholds(masks, truths, heads="mask")
+    best, table = search_thresholds(masks, truths, heads="mask")
     assert list(table.columns) == ["foreground", "min_size", "dsb_score", "ap_50"]
     assert len(table) == len(DEFAULT_GRID["foreground"]) * len(DEFAULT_GRID["min_size"])
     assert best.contour == Thresholds().contour  # untouched: nothing to search
     assert table.loc[table["min_size"] == 0, "dsb_score"].max() < table["dsb_score"].max()
-    _, contour_table = optimize_thresholds(predictions, truths)
+    _, contour_table = search_thresholds(predictions, truths)
     assert contour_table["dsb_score"].max() > table["dsb_score"].max()  # the pairs merge
 
 
 def test_custom_grid_is_respected(validation):
     predictions, truths = validation
     grid = {"foreground": [0.45, 0.55], "min_size": [4]}
-    best, table = optimize_thresholds(predictions, truths, grid=grid)
+    best, table = search_thresholds(predictions, truths, grid=grid)
     assert len(table) == 2 * len(DEFAULT_GRID["contour"])
     assert set(table["foreground"]) == {0.45, 0.55}
     assert set(table["contour"]) == set(DEFAULT_GRID["contour"])
     assert set(table["min_size"]) == {4}
     assert best.foreground in (0.45, 0.55) and best.min_size == 4
     with pytest.raises(ValueError, match="unknown threshold grid key"):
-        optimize_thresholds(predictions, truths, grid={"prob": [0.5]})
+        search_thresholds(predictions, truths, grid={"prob": [0.5]})
     with pytest.raises(ValueError, match="empty"):
-        optimize_thresholds(predictions, truths, grid={"min_size": []})
+        search_thresholds(predictions, truths, grid={"min_size": []})
     with pytest.raises(ConfigError, match="foreground"):
-        optimize_thresholds(predictions, truths, grid={"foreground": [1.5]})
+        search_thresholds(predictions, truths, grid={"foreground": [1.5]})
 
 
 def test_ties_go_to_the_middle_of_the_grid_then_the_first():
@@ -110,7 +110,7 @@ def test_ties_go_to_the_middle_of_the_grid_then_the_first():
     maps = make_targets(truth)
     maps[..., 1] = 0.0
     grid = {"foreground": (0.5,), "contour": (0.2, 0.3, 0.4, 0.5, 0.6), "min_size": (0, 8)}
-    best, table = optimize_thresholds([maps], [truth], grid=grid)
+    best, table = search_thresholds([maps], [truth], grid=grid)
     assert (table["dsb_score"] == 1.0).all()
     assert (best.contour, best.min_size) == (0.4, 0)
     assert table[["contour", "min_size"]].iloc[:2].values.tolist() == [[0.4, 0], [0.4, 8]]
@@ -118,8 +118,8 @@ def test_ties_go_to_the_middle_of_the_grid_then_the_first():
 
 def test_search_is_deterministic(validation):
     predictions, truths = validation
-    first = optimize_thresholds(predictions, truths, grid=SMALL_GRID)
-    second = optimize_thresholds(predictions[::-1], truths[::-1], grid=SMALL_GRID)
+    first = search_thresholds(predictions, truths, grid=SMALL_GRID)
+    second = search_thresholds(predictions[::-1], truths[::-1], grid=SMALL_GRID)
     assert first[0] == second[0]
     # Image order changes only the summation order of the means.
     np.testing.assert_allclose(first[1]["dsb_score"], second[1]["dsb_score"], atol=1e-12)
@@ -130,15 +130,15 @@ def test_search_is_deterministic(validation):
 def test_bad_inputs_are_rejected(validation):
     predictions, truths = validation
     with pytest.raises(ValueError, match="pair up"):
-        optimize_thresholds(predictions, truths[:-1])
+        search_thresholds(predictions, truths[:-1])
     with pytest.raises(ValueError, match="at least one"):
-        optimize_thresholds([], [])
-    with pytest.raises(ValueError, match="heads"):
-        optimize_thresholds(predictions, truths, heads="edges")
+        search_thresholds([], [])
+    with pytest.raises(ConfigError, match="heads"):
+        search_thresholds(predictions, truths, heads="edges")
     with pytest.raises(ValueError, match=r"\(H, W, 2\)"):
-        optimize_thresholds([p[..., :1] for p in predictions], truths)
+        search_thresholds([p[..., :1] for p in predictions], truths)
     with pytest.raises(ValueError, match="truth"):
-        optimize_thresholds(predictions, [t[1:] for t in truths])
+        search_thresholds(predictions, [t[1:] for t in truths])
 
 
 def test_json_round_trip(tmp_path):

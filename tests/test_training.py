@@ -17,13 +17,14 @@ import pytest
 from conftest import REPO, SHARED_WEIGHTS
 from nucleiseg.errors import ConfigError
 from nucleiseg.modelconfig import ModelConfig
-from nucleiseg.modelfolder import load_model_folder
-from nucleiseg.network import build_unet, predict_maps, resolve_encoder_weights
+from nucleiseg.model import NucleusModel
+from nucleiseg.network import build_unet, resolve_encoder_weights
+from nucleiseg.predict import predict_untiled
 from nucleiseg.synthetic import make_nuclei
 
 WEIGHTS = SHARED_WEIGHTS / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 TINY = dict(unet_alpha=0.35, unet_encoder_weights="none", unet_decoder_filters=(16, 16, 8, 8, 8),
-            train_patch_size=64, train_batch_size=4, train_epochs_frozen=1, train_epochs=3,
+            train_patch_size=64, train_patches_per_step=4, train_epochs_frozen=1, train_epochs=3,
             train_steps_per_epoch=8)
 
 
@@ -74,30 +75,30 @@ def test_training_writes_the_model_folder_and_the_loss_falls(trained):
 
 def test_saved_model_predicts_exactly_like_the_trained_one(trained, tiles):
     folder, config = trained
-    loaded = load_model_folder(folder)
+    loaded = NucleusModel.load(folder, thresholds=False)
     assert loaded.config == config
     rebuilt = build_unet(config)
     rebuilt.set_weights(loaded.network.get_weights())
     image = np.load(tiles[1] / "images.npy")[0].astype(np.float32)
-    first = predict_maps(loaded.network, image)
-    np.testing.assert_allclose(predict_maps(load_model_folder(folder).network, image), first, atol=1e-6)
-    np.testing.assert_allclose(predict_maps(rebuilt, image), first, atol=1e-5)
+    first = predict_untiled(loaded.network, image)
+    np.testing.assert_allclose(predict_untiled(NucleusModel.load(folder, thresholds=False).network, image), first, atol=1e-6)
+    np.testing.assert_allclose(predict_untiled(rebuilt, image), first, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(37, 101), (1, 50), (64, 96), (250, 33)])
 def test_any_input_size(trained, shape):
-    network = load_model_folder(trained[0]).network
+    network = NucleusModel.load(trained[0], thresholds=False).network
     image = np.random.default_rng(0).random(shape, dtype=np.float32)
-    maps = predict_maps(network, image)
+    maps = predict_untiled(network, image)
     assert maps.shape == shape + (2,)
     assert maps.dtype == np.float32 and (maps >= 0).all() and (maps <= 1).all()
 
 
 def test_sizes_that_fit_are_not_padded(trained):
-    network = load_model_folder(trained[0]).network
+    network = NucleusModel.load(trained[0], thresholds=False).network
     image = np.random.default_rng(1).random((64, 96, 3), dtype=np.float32)
     direct = np.asarray(network.predict_on_batch(image[None]))[0]
-    np.testing.assert_allclose(predict_maps(network, image), direct, atol=1e-6)
+    np.testing.assert_allclose(predict_untiled(network, image), direct, atol=1e-6)
 
 
 def test_mask_head_has_one_output():
@@ -151,7 +152,7 @@ def test_offline_imagenet_download_says_to_use_a_local_file(monkeypatch):
 def test_require_gpu_without_a_gpu_is_a_clear_error():
     import tensorflow as tf
 
-    from nucleiseg.training import select_device
+    from nucleiseg.devices import select_device
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU")
@@ -205,7 +206,7 @@ def test_interrupted_training_resumes_from_its_last_epoch(tiles, tmp_path):
 def test_one_gpu_or_none_trains_under_the_default_strategy(caplog):
     import tensorflow as tf
 
-    from nucleiseg.training import distribution_strategy, training_devices
+    from nucleiseg.devices import distribution_strategy, training_devices
 
     assert training_devices(1, 0) == []  # the CPU
     assert training_devices(1, 2) == ["/gpu:0"]  # train.gpus: 1 on a node showing two
@@ -219,7 +220,7 @@ def test_one_gpu_or_none_trains_under_the_default_strategy(caplog):
 
 
 def test_more_gpus_asked_for_than_visible_trains_on_those_there_are(caplog):
-    from nucleiseg.training import training_devices
+    from nucleiseg.devices import training_devices
 
     assert training_devices(4, 2) == ["/gpu:0", "/gpu:1"]
     assert "train.gpus is 4 but TensorFlow sees 2 GPUs: training on 2 GPUs" in caplog.text
@@ -233,27 +234,27 @@ def test_more_gpus_asked_for_than_visible_trains_on_those_there_are(caplog):
         training_devices(0, 1)
 
 
-def test_the_global_batch_is_split_over_the_replicas(caplog):
-    from nucleiseg.training import split_global_batch
+def test_a_steps_patches_are_split_over_the_replicas(caplog):
+    from nucleiseg.devices import patches_per_replica
 
     caplog.set_level("INFO", logger="nucleiseg")
-    assert split_global_batch(8, 2) == 4
-    assert "train.batch_size 8 is the global batch: 4 patches per replica" in caplog.text
-    assert split_global_batch(5, 2) == 2
+    assert patches_per_replica(8, 2) == 4
+    assert "train.patches_per_step 8: 4 patches per replica" in caplog.text
+    assert patches_per_replica(5, 2) == 2
     assert "does not split evenly over 2 replicas: 3 or 2 patches each" in caplog.text
-    with pytest.raises(ConfigError, match=r"train.batch_size \(2\) is the global batch, split over 4"):
-        split_global_batch(2, 4)
+    with pytest.raises(ConfigError, match=r"train.patches_per_step \(2\) is split over 4"):
+        patches_per_replica(2, 4)
 
 
 def test_validation_leaves_no_replica_without_tiles(caplog):
-    from nucleiseg.training import TileSet, validation_for_replicas
+    from nucleiseg.data import TileSet, validation_for_replicas
 
     def tile_set(n):
         return TileSet(np.zeros((n, 8, 8, 3), np.float16), np.zeros((n, 8, 8, 2), np.uint8),
                        np.zeros(n, bool))
 
-    # (tiles, global batch, replicas) -> tiles kept: only a last batch of fewer tiles than
-    # replicas goes (5 tiles in batches of 4 on 2 replicas: [2, 2] then [1, 0])
+    # (tiles, patches per step, replicas) -> tiles kept: only a last step of fewer tiles than
+    # replicas goes (5 tiles in steps of 4 on 2 replicas: [2, 2] then [1, 0])
     for n, batch, replicas, kept in [(5, 4, 1, 5), (8, 4, 2, 8), (6, 4, 2, 6), (5, 4, 2, 4),
                                      (9, 8, 4, 8), (11, 8, 4, 8), (12, 8, 4, 12), (3, 8, 2, 3)]:
         assert len(validation_for_replicas(tile_set(n), batch, replicas)) == kept, (n, batch, replicas)
@@ -275,11 +276,13 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 logging.getLogger("nucleiseg").setLevel(logging.INFO)
 from nucleiseg.modelconfig import ModelConfig
-from nucleiseg.training import bce_dice_loss, distribution_strategy, train_model
+from nucleiseg.devices import distribution_strategy
+from nucleiseg.losses import bce_dice_loss
+from nucleiseg.training import train_model
 DEVICES = ["/cpu:0", "/cpu:1"]
 train_model(ModelConfig(**{config!r}), {train!r}, {val!r}, {out!r}, {state!r},
             mixed_precision={mixed!r}, threads=2, devices=DEVICES)
-# Each replica gets the whole batch here: the replicas' losses must add up to the loss itself
+# Each replica gets all the patches here: the replicas' losses must add up to the loss itself
 # (Keras sums the replicas' gradients), not to twice it.
 rng = np.random.default_rng(0)
 truth = tf.constant((rng.random((4, 16, 16, 2)) > 0.7).astype("float32"))
@@ -325,7 +328,7 @@ def test_two_replicas_train_and_resume_under_mirrored_strategy(tiles, tmp_path):
         process.wait()
     first = first_log.read_text()
     assert "training on 2 CPUs (MirroredStrategy, 2 replicas: /cpu:0, /cpu:1)" in first, first
-    assert "train.batch_size 4 is the global batch: 2 patches per replica" in first
+    assert "train.patches_per_step 4: 2 patches per replica" in first
     assert "validation: the last 1 of 5 tiles are left out" in first
     before = pd.read_csv(history)
     assert before["epoch"].tolist() == [0] and not out.exists(), first
@@ -346,7 +349,7 @@ def test_two_replicas_train_and_resume_under_mirrored_strategy(tiles, tmp_path):
     assert (after["loss"] < 4.5).all()
     saved = ModelConfig.load(out / "config.json")
     assert saved.train_device.startswith("2 CPUs (MirroredStrategy") and not saved.train_mixed_precision
-    assert load_model_folder(out).network.output_shape[-1] == 2  # loads without the strategy
+    assert NucleusModel.load(out, thresholds=False).network.output_shape[-1] == 2  # loads without the strategy
     summed, single = map(float, log.split("LOSSES")[1].split()[:2])
     assert summed == pytest.approx(single, rel=1e-5)
 

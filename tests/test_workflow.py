@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from conftest import SHARED_DSB, TINY_MODEL, link_subset, run_snakemake
+from conftest import SHARED_DSB, TINY_MODEL, assert_figure, link_subset, run_snakemake
 from nucleiseg.manifest import Manifest
 from nucleiseg.tiles import load_prepared, pad_to_tile, reassemble
 
@@ -116,7 +116,10 @@ def test_synthetic_demo_through_every_stage(tmp_path):
         assert row["source_dtype"] == expected_dtype
     for split in ("train", "val"):
         assert (tmp_path / "results" / "tiles" / split / "images.npy").stat().st_size > 0
-    for name in ("config.json", "model.keras", "thresholds.json", "training_curves.png"):
+    for name in ("config.json", "model.keras", "thresholds.json"):
         assert (tmp_path / "results" / "model" / name).stat().st_size > 0
+    # The figures show the loss curves and the score bars, not only empty axes.
+    assert_figure(tmp_path / "results" / "model" / "training_curves.png", min_colour=0.003)
+    assert_figure(tmp_path / "results" / "evaluation" / "scores.png", min_colour=0.01)
     summary = pd.read_csv(tmp_path / "results" / "evaluation" / "summary.csv")
     assert set(summary["method"]) == {"network", "classical"}

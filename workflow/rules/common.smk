@@ -5,13 +5,22 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
-
-# The package's parse-time helpers (batches, modelfolder) use the standard library only.
+# The package's parse-time helpers (batches, config_keys, inference, modelconfig, modelfolder)
+# use the standard library only.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from nucleiseg import batches as batch_listing
+from nucleiseg.config_keys import check_renamed_keys
 from nucleiseg.errors import NucleisegError
-from nucleiseg.modelfolder import THRESHOLDS_FILE, check_model_folder
+from nucleiseg.inference import TILING_KEYS
+from nucleiseg.modelconfig import training_settings as model_settings
+from nucleiseg import modelfolder
+from nucleiseg.modelfolder import check_model_folder, model_files
+
+try:
+    check_renamed_keys(config)
+except NucleisegError as exc:
+    raise WorkflowError(str(exc)) from None
+validate(config, schema="../schemas/config.schema.yaml")
 
 
 def check_config_consistency(cfg):
@@ -46,12 +55,7 @@ def dataset_manifest():
 
 def training_settings():
     """The config sections that decide the model: a change to anything else does not retrain."""
-    return {
-        "model": config["model"],
-        # train.gpus only says where to train (the rule's gpu resource), not what
-        "train": {k: v for k, v in config["train"].items() if k != "gpus"},
-        "prepare": {"normalize": config["prepare"]["normalize"]},
-    }
+    return model_settings(config)
 
 
 def list_batches():
@@ -73,17 +77,20 @@ BATCHES = list_batches()
 
 def batch_chunks(batch):
     return batch_listing.chunk_names(
-        len(BATCHES[batch]), config["segment"]["images_per_job"]
+        len(BATCHES[batch]), config["segment"]["images_per_chunk"]
     )
 
 
 def chunk_images(wildcards):
-    """The image files one segment_images/measure_nuclei job works on."""
+    """The image files of one chunk (one segment_images and one measure_nuclei job)."""
     return batch_listing.chunk_files(
         BATCHES[wildcards.batch],
-        config["segment"]["images_per_job"],
+        config["segment"]["images_per_chunk"],
         wildcards.chunk,
     )
+
+
+MODEL_FOLDER = "results/model"
 
 
 def segment_model():
@@ -94,26 +101,12 @@ def segment_model():
     """
     folder = config["segment"]["model"]
     if not folder:
-        return {
-            "model": "results/model/model.keras",
-            "config": "results/model/config.json",
-            "thresholds": "results/model/thresholds.json",
-        }
+        return model_files(MODEL_FOLDER)
     try:
         check_model_folder(folder)
     except NucleisegError as exc:
         raise WorkflowError(f"segment.model: {exc}") from None
-    thresholds = Path(folder) / THRESHOLDS_FILE
-    if not thresholds.is_file():
-        raise WorkflowError(
-            f"segment.model: {thresholds} is missing; run rule optimize_thresholds for "
-            "that model (or copy the thresholds.json that came with it)"
-        )
-    return {
-        "model": str(Path(folder) / "model.keras"),
-        "config": str(Path(folder) / "config.json"),
-        "thresholds": str(thresholds),
-    }
+    return model_files(folder)
 
 
 def batch_outputs(batch):
@@ -125,7 +118,7 @@ def batch_outputs(batch):
 
 def inference_tiling():
     """How evaluation and segmentation cut images into tiles: the same way for both."""
-    return {k: config["segment"][k] for k in ("tile_size", "overlap", "batch_size")}
+    return {k: config["segment"][k] for k in TILING_KEYS}
 
 
 def all_targets():
@@ -138,7 +131,7 @@ def all_targets():
         targets += [
             "results/index.csv",
             expand("results/tiles/{split}/tiles.csv", split=["train", "val"]),
-            "results/model/config.json",
+            model_files(MODEL_FOLDER)["config"],
             "results/evaluation/summary.csv",
         ]
     for batch in BATCHES:

@@ -4,14 +4,14 @@
 
 rule optimize_thresholds:
     input:
-        model=rules.train_model.output.model,
+        network=rules.train_model.output.network,
         config=rules.train_model.output.config,
         index=rules.split_dataset.output.index,
         images=rules.prepare_dataset.output.images,
         labels=rules.prepare_dataset.output.labels,
     output:
-        thresholds="results/model/thresholds.json",
-        search="results/model/threshold_search.csv",
+        thresholds=model_files(MODEL_FOLDER)["thresholds"],
+        search=f"{MODEL_FOLDER}/{modelfolder.THRESHOLD_SEARCH_FILE}",
     log:
         "logs/optimize_thresholds.log",
     benchmark:
@@ -30,7 +30,7 @@ rule optimize_thresholds:
 
 rule evaluate_model:
     input:
-        model=rules.train_model.output.model,
+        network=rules.train_model.output.network,
         config=rules.train_model.output.config,
         thresholds=rules.optimize_thresholds.output.thresholds,
         index=rules.split_dataset.output.index,
@@ -57,7 +57,6 @@ rule evaluate_model:
         gpu=1,
         mem_mb=8000,
     params:
-        normalize=config["prepare"]["normalize"],
         tiling=inference_tiling(),
     script:
         "../scripts/evaluate_model.py"

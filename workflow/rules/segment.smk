@@ -1,11 +1,11 @@
-# Stage 6: new batches. Images are segmented in jobs of segment.images_per_job images (a GPU
-# job on a cluster), their nuclei measured on the raw pixels, and the batch's tables and
+# Stage 6: new batches. Images are segmented in chunks of segment.images_per_chunk images (a
+# GPU job each on a cluster), their nuclei measured on the raw pixels, and the batch's tables and
 # figures gathered for the report.
 
 
 wildcard_constraints:
     batch="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    chunk="part[0-9]+",
+    chunk="chunk[0-9]+",
 
 
 rule make_synthetic_batch:
@@ -44,7 +44,8 @@ rule segment_images:
         gpu=1,
         mem_mb=8000,
     params:
-        settings=config["segment"],
+        settings={k: v for k, v in config["segment"].items() if k not in TILING_KEYS},
+        tiling=inference_tiling(),
     script:
         "../scripts/segment_images.py"
 

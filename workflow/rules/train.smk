@@ -12,11 +12,11 @@ rule train_model:
         ),
         split=rules.split_dataset.output.split,
     output:
-        model="results/model/model.keras",
-        config="results/model/config.json",
-        history="results/model/history.csv",
+        network=model_files(MODEL_FOLDER)["network"],
+        config=model_files(MODEL_FOLDER)["config"],
+        history=f"{MODEL_FOLDER}/{modelfolder.HISTORY_FILE}",
         curves=report(
-            "results/model/training_curves.png",
+            f"{MODEL_FOLDER}/{modelfolder.CURVES_FILE}",
             caption="../report/training_curves.rst",
             category="Training",
         ),

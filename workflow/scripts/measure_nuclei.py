@@ -1,4 +1,4 @@
-"""Rule measure_nuclei: every nucleus of one job's images measured on the raw pixels; overlays."""
+"""Rule measure_nuclei: every nucleus of one chunk's images measured on the raw pixels; overlays."""
 
 from pathlib import Path
 

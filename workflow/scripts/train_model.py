@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from nucleiseg.io import file_sha256
 from nucleiseg.modelconfig import ModelConfig
 from nucleiseg.runlog import rule_log
-from nucleiseg.training import file_sha256, train_model
+from nucleiseg.training import train_model
 
 with rule_log(snakemake.log[0]):  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -16,7 +17,7 @@ with rule_log(snakemake.log[0]):  # noqa: F821
         config,
         train_tiles=Path(sm.input.train[0]).parent,
         val_tiles=Path(sm.input.val[0]).parent,
-        out_dir=Path(sm.output.model).parent,
+        out_dir=Path(sm.output.network).parent,
         state_dir=sm.params.state,
         require_gpu=settings["train"]["require_gpu"],
         mixed_precision=settings["train"]["mixed_precision"],

@@ -19,14 +19,13 @@ import numpy as np
 
 from .batches import image_id
 from .errors import BadInputError, ConfigError
-from .io import is_image_file, read_image
+from .io import CORRUPT_HINT, TIFF_SUFFIXES, is_image_file, read_image
 from .normalize import to_channels_last
 
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 8  # smaller images cannot hold a nucleus
 
-_TIFF_SUFFIXES = (".tif", ".tiff")
 # Micrometres per unit, for OME-XML units and ImageJ's 'unit' (µ as micro sign or Greek mu).
 _UM_PER_UNIT = {
     "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
@@ -41,7 +40,6 @@ _UM_PER_TIFF_UNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 _CHANNEL_AXES = "CIQ"  # I/Q: pages without axis metadata, taken as channels
 _STACK_HINT = ("nucleiseg segments 2D images: save one plane or a maximum projection "
                "(Fiji: Image > Stacks > Z Project)")
-_CORRUPT_HINT = "The file is corrupt or truncated; replace it or remove it"
 
 
 @dataclass
@@ -80,7 +78,7 @@ def read_batch_image(path: str | Path, nuclear_channel: int = 0) -> BatchImage:
         read_image(path)  # raises io's BadInputError (missing, empty, unsupported) before decoding
     pixel_size: tuple[float | None, str] = (None, "")
     channel_note = None
-    if path.suffix.lower() in _TIFF_SUFFIXES:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         data, axes, pixel_size = _read_tiff(path)
         data, channel_note = _to_yx_or_yxs(path, data, axes, int(nuclear_channel))
     else:
@@ -121,25 +119,25 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str, tuple[float | None, str]]:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tf:
-            if not tf.series:
-                raise BadInputError(path, "holds no image data (no image series)", _CORRUPT_HINT)
-            if len(tf.series) > 1:
-                log.warning("%s holds %d image series; reading the first", path, len(tf.series))
-            series = tf.series[0]
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise BadInputError(path, "holds no image data (no image series)", CORRUPT_HINT)
+            if len(tif.series) > 1:
+                log.warning("%s holds %d image series; reading the first", path, len(tif.series))
+            series = tif.series[0]
             axes, shape = _squeeze_axes(series.axes, series.shape)
             _refuse_stacks(path, axes, shape)
             data = np.asarray(series.asarray())
-            pixel_size = _tiff_pixel_size(tf)
+            pixel_size = _tiff_pixel_size(tif)
     except BadInputError:
         raise
     except Exception as exc:  # tifffile raises many types (TiffFileError, ValueError, OSError...)
         raise BadInputError(
-            path, f"cannot be decoded as TIFF ({type(exc).__name__}: {exc})", _CORRUPT_HINT,
+            path, f"cannot be decoded as TIFF ({type(exc).__name__}: {exc})", CORRUPT_HINT,
         ) from exc
     if data.size == 0:
         raise BadInputError(path, f"holds no image data (decoded shape {data.shape})",
-                            _CORRUPT_HINT)
+                            CORRUPT_HINT)
     return data.reshape(shape), axes, pixel_size
 
 
@@ -268,22 +266,22 @@ def _describe(image: np.ndarray, depth: str, stored: str, channel_note: str | No
 # --- Pixel size ----------------------------------------------------------------------------------
 
 
-def _tiff_pixel_size(tf) -> tuple[float | None, str]:
+def _tiff_pixel_size(tif) -> tuple[float | None, str]:
     """Micrometres per pixel and where it came from: OME-XML, then ImageJ, then TIFF tags."""
     for source, reader in (("ome", _ome_pixel_size), ("imagej", _imagej_pixel_size),
                            ("tiff", _tag_pixel_size)):
         try:
-            sizes = reader(tf)
+            sizes = reader(tif)
         except Exception as exc:  # odd metadata must not cost the image, only its pixel size
-            log.warning("%s: cannot read the %s pixel size (%s)", tf.filehandle.path, source, exc)
+            log.warning("%s: cannot read the %s pixel size (%s)", tif.filehandle.path, source, exc)
             continue
-        size = _pick_x(tf, sizes)
+        size = _pick_x(tif, sizes)
         if size is not None:
             return size, source
     return None, ""
 
 
-def _pick_x(tf, sizes: tuple[float | None, float | None] | None) -> float | None:
+def _pick_x(tif, sizes: tuple[float | None, float | None] | None) -> float | None:
     """X size if sensible; warn when Y differs by more than 1% (non-square pixels)."""
     if sizes is None:
         return None
@@ -292,14 +290,14 @@ def _pick_x(tf, sizes: tuple[float | None, float | None] | None) -> float | None
         return None
     if y is not None and math.isfinite(y) and y > 0 and abs(y - x) > 0.01 * x:
         log.warning("%s: pixels are not square (X %.4g um, Y %.4g um); using X",
-                    tf.filehandle.path, x, y)
+                    tif.filehandle.path, x, y)
     return x
 
 
-def _ome_pixel_size(tf) -> tuple[float | None, float | None] | None:
-    if not tf.is_ome or not tf.ome_metadata:
+def _ome_pixel_size(tif) -> tuple[float | None, float | None] | None:
+    if not tif.is_ome or not tif.ome_metadata:
         return None
-    root = ET.fromstring(tf.ome_metadata)
+    root = ET.fromstring(tif.ome_metadata)
     pixels = next((e for e in root.iter() if _local(e.tag) == "Pixels"), None)
     if pixels is None:
         return None
@@ -307,17 +305,17 @@ def _ome_pixel_size(tf) -> tuple[float | None, float | None] | None:
                  for a in "XY")
 
 
-def _imagej_pixel_size(tf) -> tuple[float | None, float | None] | None:
-    metadata = tf.imagej_metadata
+def _imagej_pixel_size(tif) -> tuple[float | None, float | None] | None:
+    metadata = tif.imagej_metadata
     if not metadata or "unit" not in metadata:
         return None
-    tags = tf.pages[0].tags
+    tags = tif.pages[0].tags
     return tuple(_in_um(_per_pixel(tags, name), metadata["unit"])
                  for name in ("XResolution", "YResolution"))
 
 
-def _tag_pixel_size(tf) -> tuple[float | None, float | None] | None:
-    tags = tf.pages[0].tags
+def _tag_pixel_size(tif) -> tuple[float | None, float | None] | None:
+    tags = tif.pages[0].tags
     unit = tags.get("ResolutionUnit")
     um_per_unit = _UM_PER_TIFF_UNIT.get(int(unit.value)) if unit is not None else None
     if um_per_unit is None:

@@ -1,4 +1,7 @@
-"""Which batches there are, which files each holds, and how they are grouped into jobs.
+"""Which batches there are, which files each holds, and how they are cut into chunks.
+
+A chunk is the set of a batch's images that one segment_images job (and one measure_nuclei
+job) works on: `segment.images_per_chunk` of them.
 
 The Snakefile calls this at parse time to build the jobs, so it uses the standard library only:
 on a cluster, Snakemake itself may run in an environment without NumPy (`--sdm conda` gives
@@ -138,18 +141,18 @@ def check_unique_ids(paths: list[Path]) -> None:
         )
 
 
-def chunk_names(n_files: int, per_job: int) -> list[str]:
-    """Names of the jobs a batch of n_files is split into: 'part001', 'part002', ..."""
-    if per_job < 1:
-        raise ConfigError(f"segment.images_per_job must be at least 1, got {per_job}")
-    count = max(1, -(-n_files // per_job))
-    return [f"part{k + 1:03d}" for k in range(count)]
+def chunk_names(n_files: int, per_chunk: int) -> list[str]:
+    """Names of the chunks a batch of n_files is cut into: 'chunk001', 'chunk002', ..."""
+    if per_chunk < 1:
+        raise ConfigError(f"segment.images_per_chunk must be at least 1, got {per_chunk}")
+    count = max(1, -(-n_files // per_chunk))
+    return [f"chunk{k + 1:03d}" for k in range(count)]
 
 
-def chunk_files(files: list[Path], per_job: int, chunk: str) -> list[Path]:
-    """The files of one chunk: consecutive runs of `per_job` files in sorted order."""
-    names = chunk_names(len(files), per_job)
+def chunk_files(files: list[Path], per_chunk: int, chunk: str) -> list[Path]:
+    """The files of one chunk: consecutive runs of `per_chunk` files in sorted order."""
+    names = chunk_names(len(files), per_chunk)
     if chunk not in names:
         raise ConfigError(f"no chunk {chunk!r} in a batch of {len(files)} files")
-    start = names.index(chunk) * per_job
-    return files[start:start + per_job]
+    start = names.index(chunk) * per_chunk
+    return files[start:start + per_chunk]

@@ -19,12 +19,11 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
-from .labels import label_dtype
+from .labels import EIGHT, label_dtype, relabel
 
 # Below this spread of values (the input is percentile-normalized: nuclei vs background ~1) the
 # image holds no contrast to threshold, and Otsu would split noise.
 _MIN_CONTRAST = 1e-3
-_EIGHT = np.ones((3, 3), bool)  # 8-connectivity, as CellProfiler's objects
 
 
 def nuclear_channel(image: np.ndarray) -> np.ndarray:
@@ -55,7 +54,7 @@ def _foreground(channel: np.ndarray, sigma: float) -> np.ndarray:
 
 def _remove_small(mask: np.ndarray, min_size: int) -> tuple[np.ndarray, int]:
     """Connected components (8-connected) of at least min_size pixels, and their count."""
-    components, n = ndi.label(mask, structure=_EIGHT)
+    components, n = ndi.label(mask, structure=EIGHT)
     sizes = np.bincount(components.ravel(), minlength=n + 1)
     keep = sizes >= min_size
     keep[0] = False
@@ -87,21 +86,13 @@ def _split_touching(components: np.ndarray, radius: float) -> np.ndarray:
                            exclude_border=False)
     is_peak = np.zeros(components.shape, bool)
     is_peak[tuple(peaks.T)] = True
-    markers, _ = ndi.label(is_peak, structure=_EIGHT)
+    markers, _ = ndi.label(is_peak, structure=EIGHT)
     split = watershed(-distance, markers, mask=mask)
     unseeded = mask & (split == 0)
     if unseeded.any():
-        rest, _ = ndi.label(unseeded, structure=_EIGHT)
+        rest, _ = ndi.label(unseeded, structure=EIGHT)
         split = np.where(unseeded, rest + split.max(), split)
     return split
-
-
-def _sequential(labels: np.ndarray) -> np.ndarray:
-    values, index = np.unique(labels, return_inverse=True)
-    if values[0] != 0:
-        index = index + 1
-    n = int(np.count_nonzero(values))
-    return index.reshape(labels.shape).astype(label_dtype(n))
 
 
 def segment_classical(image: np.ndarray, min_size: int = 15, sigma: float = 1.0) -> np.ndarray:
@@ -118,4 +109,4 @@ def segment_classical(image: np.ndarray, min_size: int = 15, sigma: float = 1.0)
     components, n = _remove_small(mask, min_size)
     if n == 0:
         return np.zeros(channel.shape, label_dtype(0))
-    return _sequential(_split_touching(components, _typical_radius(components)))
+    return relabel(_split_touching(components, _typical_radius(components)))[0]

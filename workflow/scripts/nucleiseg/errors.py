@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# What to do with a file that cannot be used: stop the run, or leave it out and say why.
+ON_BAD_IMAGE = ("fail", "skip")
+
 
 class NucleisegError(Exception):
     """An error the user can act on. The message is complete on its own."""
@@ -35,3 +38,10 @@ class BadInputError(NucleisegError):
 
     def __reduce__(self):  # rebuild from the fields: it crosses process boundaries in pools
         return type(self), (self.path, self.problem, self.hint)
+
+
+def check_on_bad_image(value: str, key: str) -> str:
+    """`value` if it is one of ON_BAD_IMAGE, else a ConfigError naming the config key."""
+    if value not in ON_BAD_IMAGE:
+        raise ConfigError(f"{key} must be one of {', '.join(ON_BAD_IMAGE)}, got {value!r}")
+    return value

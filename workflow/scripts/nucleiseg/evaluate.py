@@ -1,17 +1,18 @@
-"""Choosing thresholds on validation images and scoring held-out images.
+"""Scoring held-out images: the network (through the model's `segment`) against the classical
+pipeline.
 
 Held-out sets: `test` (this workflow's split of stage1_train) and, when the dataset has it,
 `stage1_test` (Kaggle's official stage 1 test images, masks decoded from stage1_solution.csv).
 Every image is scored for the network and, in the same run, for the classical pipeline (Otsu +
 distance-transform watershed, what CellProfiler's IdentifyPrimaryObjects does), so users see
-what the network adds. Thresholds are chosen on `val` only: the test images never tune anything.
+what the network adds. Thresholds are chosen on `val` only (model.NucleusModel.
+optimize_thresholds): the test images never tune anything.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -20,86 +21,52 @@ import pandas as pd
 import tifffile
 
 from .classical import segment_classical
-from .instances import Thresholds, labels_from_maps
 from .io import read_image, write_csv, write_json
 from .metrics import score_image, summarize
-from .modelfolder import LoadedModel
-from .normalize import classify_modality, percentile_normalize, to_channels_last
-from .predict import Tiling, predict_tiled
-from .thresholds import optimize_thresholds
+from .model import NucleusModel, TruthImage
+from .normalize import classify_modality, to_channels_last
 
 log = logging.getLogger(__name__)
 
 METHODS = ("network", "classical")
 
 
-@dataclass
-class HeldOutImage:
-    id: str
-    modality: str
-    set: str
-    image: np.ndarray  # prepared: normalized float32 (H, W) or (H, W, 3)
-    truth: np.ndarray  # instance labels
-
-
-def split_images(index: pd.DataFrame, prepared: str | Path, split: str) -> Iterator[HeldOutImage]:
+def split_images(index: pd.DataFrame, prepared: str | Path, split: str) -> Iterator[TruthImage]:
     """The prepared images and labels of one split of the index."""
     prepared = Path(prepared)
     for row in index[index["split"] == split].sort_values("id").itertuples():
-        yield HeldOutImage(
+        yield TruthImage(
             row.id, row.modality, split,
             tifffile.imread(prepared / "images" / f"{row.id}.tif"),
             tifffile.imread(prepared / "labels" / f"{row.id}.tif"),
         )
 
 
-def stage1_test_images(stage1_test: str | Path, solution_csv: str | Path,
-                       p_low: float, p_high: float) -> Iterator[HeldOutImage]:
-    """Kaggle's stage 1 test images, normalized as training images were, with solution masks."""
+def stage1_test_images(model: NucleusModel, stage1_test: str | Path,
+                       solution_csv: str | Path) -> Iterator[TruthImage]:
+    """Kaggle's stage 1 test images, normalized as the model's training images, with masks."""
     from .rle import solution_labels
 
     truths = solution_labels(solution_csv)
     for sample_id in sorted(truths):
         path = Path(stage1_test) / sample_id / "images" / f"{sample_id}.png"
         raw = to_channels_last(read_image(path))
-        image, _ = percentile_normalize(raw, p_low, p_high)
-        yield HeldOutImage(sample_id, classify_modality(raw), "stage1_test",
-                           image[..., 0] if image.shape[-1] == 1 else image, truths[sample_id])
+        image = model.normalize(raw)
+        yield TruthImage(sample_id, classify_modality(raw), "stage1_test",
+                         image[..., 0] if image.shape[-1] == 1 else image, truths[sample_id])
 
 
-def network_labels(model: LoadedModel, thresholds: Thresholds, image: np.ndarray, *,
-                   tiling: Tiling = Tiling()) -> np.ndarray:
-    maps = predict_tiled(model.network, image, tiling)
-    contour = maps[..., 1] if model.config.heads == "contour" else None
-    return labels_from_maps(maps[..., 0], contour, thresholds)
+def evaluate_model(model: NucleusModel, images: Iterable[TruthImage]) -> pd.DataFrame:
+    """One row per image and method: every score of metrics.score_image, and the seconds taken.
 
-
-def choose_thresholds(model: LoadedModel, images: Iterable[HeldOutImage], *,
-                      tiling: Tiling = Tiling()) -> tuple[Thresholds, pd.DataFrame]:
-    """Thresholds that maximize the mean DSB score on the (validation) images given.
-
-    The maps are predicted tiled as in evaluation and segmentation, so the thresholds are chosen
-    on the maps they will be applied to.
+    The network's labels are the model's `segment`, exactly as new batches get them.
     """
-    predictions, truths = [], []
-    for item in images:
-        predictions.append(predict_tiled(model.network, item.image, tiling))
-        truths.append(item.truth)
-    if not predictions:
-        raise ValueError("no validation image to choose thresholds on; raise split.fractions.val")
-    log.info("searching thresholds on %d validation images", len(predictions))
-    return optimize_thresholds(predictions, truths, heads=model.config.heads)
-
-
-def evaluate_images(model: LoadedModel, thresholds: Thresholds, images: Iterable[HeldOutImage], *,
-                    tiling: Tiling = Tiling()) -> pd.DataFrame:
-    """One row per image and method: every score of metrics.score_image, and the seconds taken."""
     rows = []
     for item in images:
         for method in METHODS:
             start = time.perf_counter()
             if method == "network":
-                labels = network_labels(model, thresholds, item.image, tiling=tiling)
+                labels = model.segment(item.image).labels
             else:
                 labels = segment_classical(item.image)
             seconds = time.perf_counter() - start

@@ -8,11 +8,17 @@ thresholded foreground is a nucleus, so touching nuclei come out merged.
 
 Both paths end the same way: objects smaller than `min_size` pixels are dropped and the rest
 renumbered 1..N. That last step is separate (`_raw_labels`, `_drop_small`) so that the
-threshold search can try several min_size values on one watershed.
+threshold search (`grid_labels`) can try several min_size values on one watershed.
+
+This module is the only place where maps become labels; the model (model.NucleusModel) is the
+only caller outside the threshold search, so segmentation, threshold choice and evaluation
+turn maps into nuclei the same way.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from numbers import Real
 
@@ -21,19 +27,18 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from .errors import ConfigError
-from .labels import label_dtype
+from .labels import EIGHT, FOUR, relabel
+from .modelconfig import HEAD_MAPS, check_heads
 
 # Seeds smaller than this are noise in the maps (a few pixels where the contour probability dips
 # inside a nucleus): kept, each would split its nucleus in two.
 MIN_MARKER_SIZE = 4
-_EIGHT = ndi.generate_binary_structure(2, 2)
 # Seeds are 4-connected: where a blurred contour line thins out at the ends of a shared border,
 # a diagonal step of interior would join two nuclei's seeds. On blurred synthetic maps this kept
 # touching pairs apart at the default thresholds (DSB score 0.92 vs 0.74, blur sigma 1.5); at
 # tuned thresholds the two were within 0.003 on smoothly noisy maps (8-connected seeds did up to
 # 0.03 better only under per-pixel white noise, which networks rarely output). Regions and
 # orphan blobs stay 8-connected.
-_CROSS = ndi.generate_binary_structure(2, 1)
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,12 @@ def _check_map(name: str, array: np.ndarray, shape: tuple[int, ...] | None = Non
 
 def _seeds(region: np.ndarray, contour: np.ndarray, t_contour: float) -> tuple[np.ndarray, int]:
     """One marker per nucleus interior: region away from contours, specks dropped."""
-    markers, n = ndi.label(region & (contour < t_contour), structure=_CROSS)
+    markers, n = ndi.label(region & (contour < t_contour), structure=FOUR)
     if n == 0:
         return markers, 0
     sizes = np.bincount(markers.ravel(), minlength=n + 1)
-    keep = sizes >= MIN_MARKER_SIZE
-    keep[0] = False
-    lut = (np.cumsum(keep) * keep).astype(np.int32)  # int32: an int64 copy of a big image is 8 B/px
-    return lut[markers], int(keep.sum())
+    # int32: an int64 copy of a big image is 8 B/px
+    return relabel(markers, sizes >= MIN_MARKER_SIZE, dtype=np.int32)
 
 
 def _elevation(foreground: np.ndarray, contour: np.ndarray) -> np.ndarray:
@@ -119,7 +122,7 @@ def _raw_labels(foreground: np.ndarray, contour: np.ndarray | None, t_foreground
     """Instances before the min_size filter, numbered 1..N (int32)."""
     region = foreground > t_foreground
     if contour is None:
-        labels, _ = ndi.label(region, structure=_EIGHT)
+        labels, _ = ndi.label(region, structure=EIGHT)
         return labels
     markers, n = _seeds(region, contour, t_contour)
     if n:
@@ -127,7 +130,7 @@ def _raw_labels(foreground: np.ndarray, contour: np.ndarray | None, t_foreground
     else:
         labels = np.zeros(region.shape, np.int32)
     # Foreground blobs with no seed at all (small or all-contour nuclei) are nuclei too.
-    orphans, n_orphans = ndi.label(region & (labels == 0), structure=_EIGHT)
+    orphans, n_orphans = ndi.label(region & (labels == 0), structure=EIGHT)
     if n_orphans:
         found = orphans > 0
         labels[found] = orphans[found] + n
@@ -141,10 +144,7 @@ def _drop_small(labels: np.ndarray, min_size: int, sizes: np.ndarray | None = No
     """
     if sizes is None:
         sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(min_size, 1)
-    keep[0] = False
-    lut = np.cumsum(keep) * keep
-    return lut.astype(label_dtype(int(keep.sum())))[labels]
+    return relabel(labels, sizes >= max(min_size, 1))[0]
 
 
 def labels_from_maps(foreground: np.ndarray, contour: np.ndarray | None = None,
@@ -159,6 +159,35 @@ def labels_from_maps(foreground: np.ndarray, contour: np.ndarray | None = None,
         contour = _check_map("contour", contour, foreground.shape)
     raw = _raw_labels(foreground, contour, thresholds.foreground, thresholds.contour)
     return _drop_small(raw, thresholds.min_size)
+
+
+def head_maps(maps: np.ndarray, heads: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(foreground, contour) of a model's (H, W, C) maps; contour is None for heads "mask"."""
+    check_heads(heads)
+    maps = np.asarray(maps)
+    need = len(HEAD_MAPS[heads])
+    if maps.ndim != 3 or maps.shape[-1] < need:
+        raise ValueError(f"maps must be (H, W, {need}) for heads {heads!r}, got shape "
+                         f"{maps.shape}")
+    return maps[..., 0], (maps[..., 1] if heads == "contour" else None)
+
+
+def grid_labels(foreground: np.ndarray, contour: np.ndarray | None,
+                foregrounds: Sequence[float], contours: Sequence[float | None],
+                min_sizes: Sequence[int]) -> Iterator[tuple[tuple[int, int, int], np.ndarray]]:
+    """((i, j, k), labels) for every combination foregrounds[i], contours[j], min_sizes[k].
+
+    The labels equal labels_from_maps' at those thresholds; one watershed serves every min_size.
+    Without a contour map, `contours` is a placeholder of one entry.
+    """
+    foreground = _check_map("foreground", foreground)
+    if contour is not None:
+        contour = _check_map("contour", contour, foreground.shape)
+    for (i, t_fg), (j, t_c) in itertools.product(enumerate(foregrounds), enumerate(contours)):
+        raw = _raw_labels(foreground, contour, t_fg, t_c)
+        sizes = np.bincount(raw.ravel())
+        for k, min_size in enumerate(min_sizes):
+            yield (i, j, k), _drop_small(raw, min_size, sizes)
 
 
 def confidence(foreground: np.ndarray, labels: np.ndarray) -> np.ndarray:

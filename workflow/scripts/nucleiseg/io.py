@@ -20,7 +20,9 @@ import numpy as np
 
 from .errors import BadInputError
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg")
+CORRUPT_HINT = "The file is corrupt or truncated; replace it or remove it"
 
 
 def _current_umask() -> int:
@@ -32,7 +34,6 @@ def _current_umask() -> int:
 # tempfile creates private files (0600) and folders (0700); outputs get the usual permissions.
 _FILE_MODE = 0o666 & ~_current_umask()
 _DIR_MODE = 0o777 & ~_current_umask()
-_TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -62,7 +63,7 @@ def read_image(path: str | Path) -> np.ndarray:
             f"Images must be one of {', '.join(IMAGE_SUFFIXES)}; move other files elsewhere",
         )
     try:
-        if suffix in _TIFF_SUFFIXES:
+        if suffix in TIFF_SUFFIXES:
             import tifffile
 
             image = tifffile.imread(path)
@@ -73,13 +74,12 @@ def read_image(path: str | Path) -> np.ndarray:
     except Exception as exc:  # decoders raise many types (OSError, ValueError, SyntaxError...)
         raise BadInputError(
             path, f"cannot be decoded as {suffix[1:].upper()} ({type(exc).__name__}: {exc})",
-            "The file is corrupt or truncated; replace it or remove it",
+            CORRUPT_HINT,
         ) from exc
     image = np.asarray(image)
     if image.size == 0 or image.ndim < 2:  # tifffile returns an empty array for some garbage
         raise BadInputError(
-            path, f"holds no image data (decoded shape {image.shape})",
-            "The file is corrupt or truncated; replace it or remove it",
+            path, f"holds no image data (decoded shape {image.shape})", CORRUPT_HINT,
         )
     return image
 
@@ -179,3 +179,13 @@ def write_json(data, path: str | Path) -> None:
 
 def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -22,13 +22,14 @@ from .batch_io import read_batch_image
 from .io import atomic_path
 from .morphometrics import column_names, markdown_rows, measure_labels, touches_border
 from .normalize import percentile_normalize
+from .tables import MEASURE_SECONDS_COLUMNS
 
 log = logging.getLogger(__name__)
 
 # (name, unit, description): the columns nuclei.csv has before the morphometrics.
 _ID_COLUMNS = (
     ("image_id", "-", "the image's file name without its suffix"),
-    ("label", "-", "the nucleus's value in the image's label TIFF (labels/<job>/<image_id>.tif)"),
+    ("label", "-", "the nucleus's value in the image's label TIFF (labels/<chunk>/<image_id>.tif)"),
     ("touches_border", "-", "true when the nucleus has a pixel in the image's first or last row "
      "or column: its shape is cut off (flagged, not dropped)"),
     ("confidence", "-", "the model's mean foreground probability over the nucleus's pixels"),
@@ -65,7 +66,7 @@ def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: floa
 
 def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
                    overlays_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Nuclei of every segmented (status ok) image of a job's table, and an overlay each.
+    """Nuclei of every segmented (status ok) image of a chunk's table, and an overlay each.
 
     Returns the nuclei table and per image the seconds taken to measure (image_id,
     seconds_measure, seconds_overlay).
@@ -88,7 +89,7 @@ def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_chan
         log.info("%s: %d nuclei measured", row.image_id, len(tables[-1]))
     nuclei = (pd.concat(tables, ignore_index=True) if tables
               else pd.DataFrame(columns=nuclei_columns()))
-    return nuclei, pd.DataFrame(timings, columns=["image_id", "seconds_measure", "seconds_overlay"])
+    return nuclei, pd.DataFrame(timings, columns=list(MEASURE_SECONDS_COLUMNS))
 
 
 def _display(image: np.ndarray) -> np.ndarray:

@@ -19,12 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from .labels import check_labels, relabel
+
 # 0.50, 0.55, ..., 0.95, rounded so that 0.55 is the float 0.55 and not 0.5500000000000002.
 DSB_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.arange(0.5, 1.0, 0.05), 2))
-
-# Above this many ids per pixel, labels are compacted by sorting rather than by a lookup table
-# indexed by label value (a uint32 label of 4e9 must not allocate a 4e9-entry table).
-_MAX_LUT_PER_PIXEL = 4
 
 
 def _threshold_name(threshold: float) -> str:
@@ -86,22 +84,9 @@ class Matching:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_label_image(name: str, labels) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"{name} must be a 2D label image, got an array of shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"{name} must have an integer dtype (0 = background, 1.. = objects), got "
-            f"{labels.dtype}; label a binary mask first (e.g. scipy.ndimage.label)")
-    if labels.size and np.issubdtype(labels.dtype, np.signedinteger) and labels.min() < 0:
-        raise ValueError(f"{name} has negative labels (min {labels.min()}); labels must be >= 0")
-    return labels
-
-
 def _check_pair(true, pred) -> tuple[np.ndarray, np.ndarray]:
-    true = _check_label_image("true", true)
-    pred = _check_label_image("pred", pred)
+    true = check_labels(true, "true")
+    pred = check_labels(pred, "pred")
     if true.shape != pred.shape:
         raise ValueError(f"true and pred must have the same shape, got {true.shape} and {pred.shape}")
     return true, pred
@@ -109,18 +94,8 @@ def _check_pair(true, pred) -> tuple[np.ndarray, np.ndarray]:
 
 def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
     """Flat indices 0 (background), 1..n (objects in increasing label order), and n."""
-    flat = labels.ravel()
-    top = int(flat.max()) if flat.size else 0
-    if top <= max(_MAX_LUT_PER_PIXEL * flat.size, 1 << 16):
-        present = np.bincount(flat, minlength=top + 1) > 0
-        present[0] = False
-        lut = np.zeros(top + 1, np.int64)
-        lut[present] = np.arange(1, int(present.sum()) + 1)
-        return lut[flat], int(present.sum())
-    ids, index = np.unique(flat, return_inverse=True)
-    if ids[0] != 0:  # no background pixel: shift so that index 0 stays background
-        index = index + 1
-    return index.astype(np.int64), int(np.count_nonzero(ids))
+    compact, n = relabel(labels, dtype=np.int64)
+    return compact.ravel(), n
 
 
 def _iou(true: np.ndarray, pred: np.ndarray) -> np.ndarray:

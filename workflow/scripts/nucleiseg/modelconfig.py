@@ -17,8 +17,15 @@ from . import __version__
 from .errors import ConfigError
 
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3)
-HEADS = ("mask", "contour")
+# The output maps of each head setting, in channel order: foreground, then nucleus contours.
+HEAD_MAPS = {"mask": ("foreground",), "contour": ("foreground", "contour")}
+HEADS = tuple(HEAD_MAPS)
+DIVISOR = 32  # the encoder's five stride-2 steps: network inputs are multiples of this
 FORMAT_VERSION = 1  # bumped when config.json or the folder layout changes incompatibly
+# config.json fields renamed since they were first written: read under their new names.
+_RENAMED_FIELDS = {"train_batch_size": "train_patches_per_step"}
+# Workflow config keys that say where training runs, not what it trains: no retrain.
+_PLACEMENT_KEYS = {"train": ("gpus",)}
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class ModelConfig:
     input_offset: float = -1.0
     # Training.
     train_patch_size: int = 256
-    train_batch_size: int = 8
+    train_patches_per_step: int = 8
     train_epochs_frozen: int = 2
     train_epochs: int = 40
     train_steps_per_epoch: int = 0  # 0: one pass over the training tiles
@@ -62,17 +69,17 @@ class ModelConfig:
     def __post_init__(self):
         if self.unet_alpha not in ALPHAS:
             raise ConfigError(f"model.alpha must be one of {ALPHAS}, got {self.unet_alpha}")
-        if self.heads not in HEADS:
-            raise ConfigError(f"model.heads must be one of {HEADS}, got {self.heads!r}")
-        if self.train_patch_size % 32:
-            raise ConfigError(f"train.patch_size must be a multiple of 32, got {self.train_patch_size}")
+        check_heads(self.heads)
+        if self.train_patch_size % DIVISOR:
+            raise ConfigError(f"train.patch_size must be a multiple of {DIVISOR}, got "
+                              f"{self.train_patch_size}")
         low, high = self.train_augment_scale
         if not 0 < low <= high:
             raise ConfigError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {low, high}")
 
     @property
     def n_outputs(self) -> int:
-        return 1 if self.heads == "mask" else 2
+        return n_maps(self.heads)
 
     def replace(self, **changes) -> "ModelConfig":
         return dataclasses.replace(self, **changes)
@@ -87,21 +94,33 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
+        """The config a config.json holds; any problem is a ConfigError naming `source`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a model config must be a JSON object, got "
+                              f"{type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} | set(_RENAMED_FIELDS)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown model settings {unknown}; was it written by a newer nucleiseg?")
+        both = [f"{old} and {new}" for old, new in _RENAMED_FIELDS.items()
+                if old in data and new in data]
+        if both:
+            raise ConfigError(f"{source}: holds {', '.join(both)}, one setting under its old "
+                              "and new name; keep the new one")
         version = data.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise ConfigError(
                 f"{source}: model format version {version}, this nucleiseg reads version "
                 f"{FORMAT_VERSION}; retrain the model or use a matching nucleiseg release"
             )
-        data = dict(data)
-        for key in ("unet_decoder_filters", "train_augment_scale"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        data = {_RENAMED_FIELDS.get(key, key): value for key, value in data.items()}
+        try:
+            for key in ("unet_decoder_filters", "train_augment_scale"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            return cls(**data)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelConfig":
@@ -126,7 +145,7 @@ class ModelConfig:
             norm_p_low=float(norm["p_low"]),
             norm_p_high=float(norm["p_high"]),
             train_patch_size=int(train["patch_size"]),
-            train_batch_size=int(train["batch_size"]),
+            train_patches_per_step=int(train["patches_per_step"]),
             train_epochs_frozen=int(train["epochs_frozen"]),
             train_epochs=int(train["epochs"]),
             train_steps_per_epoch=int(train["steps_per_epoch"]),
@@ -141,3 +160,21 @@ class ModelConfig:
             train_augment_scale=tuple(float(v) for v in augment["scale"]),
             train_seed=int(train["seed"]),
         )
+
+
+def n_maps(heads: str) -> int:
+    """How many probability maps the network outputs for a head setting."""
+    check_heads(heads)
+    return len(HEAD_MAPS[heads])
+
+
+def check_heads(heads: str) -> None:
+    if heads not in HEADS:
+        raise ConfigError(f"model.heads must be one of {HEADS}, got {heads!r}")
+
+
+def training_settings(config: dict) -> dict:
+    """The workflow config's sections that decide the model: a change elsewhere does not retrain."""
+    train = {k: v for k, v in config["train"].items() if k not in _PLACEMENT_KEYS["train"]}
+    return {"model": config["model"], "train": train,
+            "prepare": {"normalize": config["prepare"]["normalize"]}}

@@ -1,12 +1,13 @@
-"""A trained model is a folder: config.json, model.keras, history.csv, thresholds.json, curves.
+"""A trained model is a folder: config.json, model.keras, thresholds.json, history, curves.
 
-`load_model_folder` checks the folder (files present, config readable and of a compatible
+`check_model_folder` checks the folder (files present, config readable and of a compatible
 version) before TensorFlow loads anything, so a wrong path fails at once with a clear message.
+The Snakefile calls it at parse time, so this module uses the standard library only;
+model.NucleusModel loads the folder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
@@ -15,17 +16,17 @@ from .modelconfig import ModelConfig
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 THRESHOLDS_FILE = "thresholds.json"
+THRESHOLD_SEARCH_FILE = "threshold_search.csv"
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "training_curves.png"
 
 
-@dataclass
-class LoadedModel:
-    network: object  # keras.Model
-    config: ModelConfig
-    folder: Path
+def check_model_folder(folder: str | Path, thresholds: bool = True) -> ModelConfig:
+    """The folder's ModelConfig, or a ConfigError saying what is missing or incompatible.
 
-
-def check_model_folder(folder: str | Path) -> ModelConfig:
-    """The folder's ModelConfig, or a ConfigError saying what is missing or incompatible."""
+    thresholds: thresholds.json must be there too (it is written after training, by the
+    threshold search on the validation images).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"model folder {folder} does not exist; train one (rule train_model) or fix the path")
@@ -35,12 +36,17 @@ def check_model_folder(folder: str | Path) -> ModelConfig:
             f"model folder {folder} lacks {', '.join(missing)}: it is not a nucleiseg model "
             "folder, or its training did not finish"
         )
-    return ModelConfig.load(folder / CONFIG_FILE)
+    config = ModelConfig.load(folder / CONFIG_FILE)
+    if thresholds and not (folder / THRESHOLDS_FILE).is_file():
+        raise ConfigError(
+            f"model folder {folder} lacks {THRESHOLDS_FILE}: run rule optimize_thresholds for "
+            "that model (or copy the thresholds.json that came with it)"
+        )
+    return config
 
 
-def load_model_folder(folder: str | Path) -> LoadedModel:
-    import keras
-
-    config = check_model_folder(folder)
-    network = keras.models.load_model(Path(folder) / MODEL_FILE, compile=False)
-    return LoadedModel(network, config, Path(folder))
+def model_files(folder: str | Path) -> dict[str, str]:
+    """The folder's files that inference reads, by role (the rules' inputs)."""
+    folder = Path(folder)
+    return {"network": str(folder / MODEL_FILE), "config": str(folder / CONFIG_FILE),
+            "thresholds": str(folder / THRESHOLDS_FILE)}

@@ -13,17 +13,13 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
-
 from .errors import ConfigError
 from .modelconfig import ModelConfig
-from .normalize import as_three_channels
 
 log = logging.getLogger(__name__)
 
 SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu")
 BOTTLENECK_LAYER = "block_16_project"
-DIVISOR = 32  # five stride-2 steps: inputs must be a multiple of this
 ENCODER_NAME = "encoder"
 KERAS_WEIGHTS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_224_no_top.h5"
 
@@ -104,7 +100,7 @@ def _fast_batchnorm(encoder) -> None:
 def build_unet(config: ModelConfig):
     """The Keras model: (batch, H, W, 3) in [0, 1]-ish -> (batch, H, W, n_outputs) probabilities.
 
-    H and W must be multiples of 32; `pad_to_multiple` / `predict_maps` handle other sizes.
+    H and W must be multiples of modelconfig.DIVISOR; predict.predict_tiled handles any size.
     """
     import keras
     from keras import layers
@@ -135,20 +131,3 @@ def build_unet(config: ModelConfig):
 
 def set_encoder_trainable(model, trainable: bool) -> None:
     model.get_layer(ENCODER_NAME).trainable = trainable
-
-
-def pad_to_multiple(image: np.ndarray, divisor: int = DIVISOR) -> np.ndarray:
-    """Reflect-pad (H, W, C) at the bottom/right to multiples of `divisor` (symmetric if tiny)."""
-    height, width = image.shape[:2]
-    pad = ((0, -height % divisor), (0, -width % divisor)) + ((0, 0),) * (image.ndim - 2)
-    mode = "reflect" if min(height, width) > 1 else "symmetric"
-    return np.pad(image, pad, mode=mode)
-
-
-def predict_maps(model, image: np.ndarray) -> np.ndarray:
-    """Probability maps (H, W, n_outputs) for one prepared image of any size (untiled)."""
-    image = as_three_channels(image)
-    height, width = image.shape[:2]
-    padded = pad_to_multiple(image)
-    maps = model.predict_on_batch(padded[None])
-    return np.asarray(maps)[0, :height, :width]

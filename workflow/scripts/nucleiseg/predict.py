@@ -1,8 +1,8 @@
 """Tiled prediction: probability maps for prepared images of any size, in bounded memory.
 
-Untiled prediction (network.predict_maps) holds the network's activations for the whole image
+Untiled prediction (predict_untiled) holds the network's activations for the whole image
 at once, which grows without bound with the image. Here the image is cut into overlapping
-square tiles, fed to the network a batch at a time, and the tile outputs are blended back:
+square tiles, fed to the network a few at a time (one step), and the tile outputs are blended back:
 
 - Each tile's output is weighted by a separable window w(y, x) = a(y) b(x): a raised-cosine
   ramp across each side that overlaps a neighbour, flat elsewhere, never exactly 0. Two
@@ -11,15 +11,15 @@ square tiles, fed to the network a batch at a time, and the tile outputs are ble
   outer product of two 1-D sums (no (H, W) weight array).
 - Along an axis longer than a tile, the image is reflect-padded by a margin so that border
   pixels get context, as interior ones do. Tile starts, margins and strides are multiples of 32
-  (network.DIVISOR), so every tile sees the image at the phase of the network's five stride-2
+  (modelconfig.DIVISOR), so every tile sees the image at the phase of the network's five stride-2
   steps that untiled prediction sees: tiled and untiled agree closely away from the borders.
 - Along an axis no longer than a tile, the tile shrinks to that side padded to a multiple of 32,
-  so an image that fits one tile gets exactly what predict_maps does: one call, same padding.
+  so an image that fits one tile is predicted in one call, padded only at its end.
   Along a longer axis, the tiles shrink to the smallest multiple of 32 with which as many tiles
   still cover it: `tile_size` is the largest tile, and little is computed past the image.
 
 Tiles are cut lazily by index arithmetic (the padded image is never built) and expanded to three
-channels one batch at a time; the only whole-image arrays are the input and one float32
+channels one step at a time; the only whole-image arrays are the input and one float32
 (H, W, n_outputs) accumulator.
 """
 
@@ -31,56 +31,10 @@ from itertools import islice
 
 import numpy as np
 
-from .errors import ConfigError
-from .network import DIVISOR
+from .inference import Tiling
+from .modelconfig import DIVISOR
 from .normalize import as_three_channels
-
-
-@dataclass(frozen=True)
-class Tiling:
-    """How predict_tiled cuts an image; the workflow config's `segment` section."""
-
-    # Chosen with benchmarks/tiling.py on DSB2018 val images (2 CPU cores): most fit one 768
-    # tile, so they are predicted exactly as untiled, and on larger images 768 tiles cost about
-    # what 1024 tiles do (~1.2x untiled CPU time; 512: 1.3x, 256: 1.8x) for ~450 MB of
-    # activations at batch 2 instead of ~1.6 GB untiled on 2048 x 2048. Overlap 64: tiled maps
-    # differ from untiled by 0.0006 on average at 512 tiles, far below the network's own
-    # variability (mirroring the image: 0.004); more overlap bought little.
-    tile_size: int = 768
-    overlap: int = 64  # pixels shared by neighbouring tiles: the blending ramp's length
-    batch_size: int = 2  # tiles per network call; a GPU may want more
-
-    def __post_init__(self):
-        for key in ("tile_size", "overlap", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ConfigError(f"segment.{key} must be a whole number, got {value!r}")
-            object.__setattr__(self, key, int(value))
-        if self.tile_size < 2 * DIVISOR or self.tile_size % DIVISOR:
-            raise ConfigError(
-                f"segment.tile_size must be a multiple of {DIVISOR} and at least {2 * DIVISOR} "
-                f"(the network halves it five times), got {self.tile_size}"
-            )
-        # Whole multiples of 32 keep the tiles on the network's stride-2 phase; at most half a
-        # tile so that a tile's two ramps (one per neighbour) do not overlap each other.
-        if not 0 <= self.overlap <= self.tile_size // 2 or self.overlap % DIVISOR:
-            raise ConfigError(
-                f"segment.overlap must be a multiple of {DIVISOR} from 0 to half of "
-                f"segment.tile_size ({self.tile_size // 2}), got {self.overlap}"
-            )
-        if self.batch_size < 1:
-            raise ConfigError(f"segment.batch_size must be at least 1, got {self.batch_size}")
-
-    @classmethod
-    def from_config(cls, section: dict) -> Tiling:
-        """From the config's `segment` mapping (keys tile_size, overlap, batch_size)."""
-        if not isinstance(section, dict):
-            raise ConfigError(f"segment must be a mapping, got {type(section).__name__}")
-        known = ("tile_size", "overlap", "batch_size")
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ConfigError(f"segment: unknown key(s) {unknown}; the keys are {list(known)}")
-        return cls(**section)
+from .padding import reflect_index, round_up
 
 
 @dataclass(frozen=True)
@@ -99,14 +53,14 @@ class AxisTiles:
     @classmethod
     def layout(cls, length: int, tiling: Tiling) -> AxisTiles:
         tile, overlap = tiling.tile_size, tiling.overlap
-        if length <= tile:  # one tile, padded at the end only, as predict_maps pads
+        if length <= tile:  # one tile, padded at the end only
             return cls(length, length + (-length % DIVISOR), 0, (0,))
-        margin = _round_up(overlap // 2, DIVISOR)  # context for border pixels, on the phase
+        margin = round_up(overlap // 2, DIVISOR)  # context for border pixels, on the phase
         span = length + 2 * margin
         count = _ceil_div(span - overlap, tile - overlap)
         # Shrink the tiles to the smallest multiple of 32 that still covers the span with that
         # many tiles: a 1024-pixel side then takes 3 x 416, not 3 x 512, pixels.
-        tile = _round_up(_ceil_div(span + (count - 1) * overlap, count), DIVISOR)
+        tile = round_up(_ceil_div(span + (count - 1) * overlap, count), DIVISOR)
         stride = tile - overlap
         return cls(length, tile, overlap, tuple(-margin + k * stride for k in range(count)))
 
@@ -144,19 +98,6 @@ def raised_cosine(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
 
 
-def reflect_index(positions: np.ndarray, length: int) -> np.ndarray:
-    """np.pad's `reflect` as indices: -1 -> 1, length -> length - 2, repeating past the ends."""
-    if length == 1:
-        return np.zeros_like(positions)
-    period = 2 * (length - 1)
-    folded = np.mod(positions, period)
-    return np.where(folded < length, folded, period - folded)
-
-
-def _round_up(value: int, divisor: int) -> int:
-    return value + (-value % divisor)
-
-
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -181,26 +122,26 @@ def _tiles(image: np.ndarray, rows: AxisTiles,
             yield ky, kx, image[np.ix_(ys, cols.source_index(kx))]
 
 
-def _batches(items: Iterable, size: int) -> Iterator[list]:
+def _groups(items: Iterable, size: int) -> Iterator[list]:
     items = iter(items)
-    while batch := list(islice(items, size)):
-        yield batch
+    while group := list(islice(items, size)):
+        yield group
 
 
-def _input_batches(image: np.ndarray, rows: AxisTiles, cols: AxisTiles,
-                   batch_size: int) -> Iterator[tuple[list[tuple[int, int]], np.ndarray]]:
-    """(tile positions, network input (B, T, T, 3) float32) for each batch of tiles."""
-    for batch in _batches(_tiles(image, rows, cols), batch_size):
-        # Three channels per batch, not per image: a grayscale image stays one channel.
-        yield [(ky, kx) for ky, kx, _ in batch], as_three_channels(
-            np.stack([tile for _, _, tile in batch]))
+def _steps(image: np.ndarray, rows: AxisTiles, cols: AxisTiles,
+           tiles_per_step: int) -> Iterator[tuple[list[tuple[int, int]], np.ndarray]]:
+    """(tile positions, network input (n, T, T, 3) float32) for each network call."""
+    for group in _groups(_tiles(image, rows, cols), tiles_per_step):
+        # Three channels per step, not per image: a grayscale image stays one channel.
+        yield [(ky, kx) for ky, kx, _ in group], as_three_channels(
+            np.stack([tile for _, _, tile in group]))
 
 
 def network_inputs(image: np.ndarray, tiling: Tiling = Tiling()) -> Iterator[np.ndarray]:
-    """The arrays predict_tiled feeds the network for `image`, batch by batch (benchmarks)."""
+    """The arrays predict_tiled feeds the network for `image`, step by step (benchmarks)."""
     image = _channels_last(image)
     rows, cols = AxisTiles.layout(image.shape[0], tiling), AxisTiles.layout(image.shape[1], tiling)
-    for _, inputs in _input_batches(image, rows, cols, tiling.batch_size):
+    for _, inputs in _steps(image, rows, cols, tiling.tiles_per_step):
         yield inputs
 
 
@@ -213,7 +154,7 @@ def predict_tiled(network, image: np.ndarray, tiling: Tiling = Tiling()) -> np.n
     height, width = image.shape[:2]
     rows, cols = AxisTiles.layout(height, tiling), AxisTiles.layout(width, tiling)
     maps = None
-    for positions, inputs in _input_batches(image, rows, cols, tiling.batch_size):
+    for positions, inputs in _steps(image, rows, cols, tiling.tiles_per_step):
         # predict_on_batch runs the compiled graph: ~3x faster than an eager call on CPU.
         outputs = np.asarray(network.predict_on_batch(inputs), dtype=np.float32)
         if maps is None:
@@ -228,3 +169,12 @@ def predict_tiled(network, image: np.ndarray, tiling: Tiling = Tiling()) -> np.n
     if len(cols.starts) > 1:
         maps /= cols.weight_sum()[None, :, None]
     return maps
+
+
+def predict_untiled(network, image: np.ndarray) -> np.ndarray:
+    """Probability maps of the whole image in one network call (padded to multiples of 32).
+
+    For comparisons (tests, benchmarks/tiling.py): its memory grows with the image.
+    """
+    image = _channels_last(image)
+    return predict_tiled(network, image, Tiling.single(*image.shape[:2]))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import BadInputError, ConfigError
+from .errors import BadInputError, check_on_bad_image
 from .io import atomic_dir, read_image, write_csv, write_tiff
 from .labels import masks_to_labels
 from .layout import Sample, list_samples
@@ -25,7 +25,6 @@ from .normalize import classify_modality, percentile_normalize, to_channels_last
 
 log = logging.getLogger(__name__)
 
-ON_BAD_IMAGE = ("fail", "skip")
 SKIPPED_COLUMNS = ["id", "path", "reason"]
 
 
@@ -36,8 +35,7 @@ class PrepareSettings:
     on_bad_image: str = "fail"
 
     def __post_init__(self):
-        if self.on_bad_image not in ON_BAD_IMAGE:
-            raise ConfigError(f"prepare.on_bad_image must be one of {ON_BAD_IMAGE}")
+        check_on_bad_image(self.on_bad_image, "prepare.on_bad_image")
 
     @classmethod
     def from_config(cls, section: dict) -> "PrepareSettings":

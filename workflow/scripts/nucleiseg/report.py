@@ -16,16 +16,9 @@ import pandas as pd
 
 from .io import new_figure, save_figure, write_csv
 from .measure import nuclei_columns
-from .segment import STAGES
+from .tables import IMAGES_COLUMNS, SKIPPED_COLUMNS
 
 log = logging.getLogger(__name__)
-
-SUMMARY_COLUMNS = ("n_nuclei", "n_touching_border", "coverage", "mean_area", "median_area",
-                   "mean_area_um2", "median_area_um2", "mean_intensity", "mean_confidence")
-SKIPPED_COLUMNS = ("image_id", "file", "reason")
-IMAGES_COLUMNS = ("image_id", "file", "description", "height", "width", "pixel_size_um",
-                  "pixel_size_source", *SUMMARY_COLUMNS, "labels_file",
-                  *(f"seconds_{s}" for s in (*STAGES, "measure", "overlay")))
 
 
 def read_tables(paths: list[str | Path], columns: list[str] | None = None) -> pd.DataFrame:

@@ -1,7 +1,7 @@
-"""Segmenting a group of a batch's images: read, normalize, predict (tiled), instance labels.
+"""Segmenting one chunk of a batch's images: read, normalize, predict (tiled), instance labels.
 
-One call handles the images of one job (`segment_files`): the model is loaded once, then each
-image goes through the stages below, timed one by one so that BENCHMARKS.md can say where the
+One call handles the images of one chunk (`segment_images`, the rule's function): the model is
+loaded once, then each image goes through the model's verbs, timed one by one so that BENCHMARKS.md can say where the
 time goes. Each image's label TIFF is written as soon as it is done; the per-image table is
 written last, so a job that dies leaves no table that looks complete. A file that cannot be
 used stops the job (on_bad_image: fail) or becomes a `skipped` row with the reason (skip).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,35 +20,28 @@ import pandas as pd
 
 from .batch_io import BatchImage, read_batch_image
 from .batches import image_id
-from .errors import BadInputError, ConfigError
-from .instances import Thresholds, confidence, labels_from_maps
+from .errors import BadInputError, ConfigError, check_on_bad_image
 from .io import write_csv, write_tiff
-from .modelfolder import LoadedModel
-from .normalize import percentile_normalize
-from .predict import Tiling, predict_tiled
+from .model import NucleusModel, Segmentation
+from .tables import CONFIDENCE_COLUMNS, SEGMENTED_COLUMNS
 
 log = logging.getLogger(__name__)
-
-TILING_KEYS = ("tile_size", "overlap", "batch_size")
-STAGES = ("read", "normalize", "predict", "instances", "write")
-IMAGE_COLUMNS = ("image_id", "file", "status", "reason", "description", "height", "width",
-                 "pixel_size_um", "pixel_size_source", "n_nuclei", "labels_file",
-                 *(f"seconds_{s}" for s in STAGES))
 
 
 @dataclass(frozen=True)
 class SegmentSettings:
-    """The config's `segment` section, checked."""
+    """The config's `segment` keys about reading and writing images, checked.
+
+    How the model runs (the tiling) is the model's: inference.Tiling, set when it is loaded.
+    """
 
     nuclear_channel: int = 0
     pixel_size_um: float = 0.0  # 0: from each file's metadata
     on_bad_image: str = "fail"
     save_probabilities: bool = False
-    tiling: Tiling = field(default_factory=Tiling)
 
     def __post_init__(self):
-        if self.on_bad_image not in ("fail", "skip"):
-            raise ConfigError(f"segment.on_bad_image must be fail or skip, got {self.on_bad_image!r}")
+        check_on_bad_image(self.on_bad_image, "segment.on_bad_image")
         if self.pixel_size_um < 0:
             raise ConfigError(f"segment.pixel_size_um must be >= 0, got {self.pixel_size_um}")
 
@@ -59,7 +52,6 @@ class SegmentSettings:
             pixel_size_um=float(section.get("pixel_size_um", 0.0)),
             on_bad_image=section.get("on_bad_image", "fail"),
             save_probabilities=bool(section.get("save_probabilities", False)),
-            tiling=Tiling.from_config({k: section[k] for k in TILING_KEYS if k in section}),
         )
 
     def pixel_size(self, image: BatchImage) -> tuple[float | None, str]:
@@ -69,39 +61,14 @@ class SegmentSettings:
         return image.pixel_size_um, image.pixel_size_source
 
 
-@dataclass
-class Segmentation:
-    """One image's result: labels, the probability maps, and the seconds of each stage."""
-
-    image: BatchImage
-    labels: np.ndarray
-    maps: np.ndarray  # (H, W, n_outputs) float32: foreground first, then contour
-    seconds: dict[str, float]
-
-    @property
-    def confidence(self) -> np.ndarray:
-        return confidence(self.maps[..., 0], self.labels)
-
-
-def segment_image(model: LoadedModel, thresholds: Thresholds, image: BatchImage,
-                  tiling: Tiling) -> Segmentation:
-    """Normalize as the model's training data was, predict tile by tile, split into nuclei."""
-    seconds = {}
+def segment_image(model: NucleusModel, image: BatchImage) -> Segmentation:
+    """Normalize as the model's training data was, then the model's segment (tiled)."""
     start = time.perf_counter()
-    normalized, _ = percentile_normalize(image.image, model.config.norm_p_low,
-                                         model.config.norm_p_high)
-    seconds["normalize"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    maps = predict_tiled(model.network, normalized, tiling)
-    del normalized
-    seconds["predict"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    contour = maps[..., 1] if model.config.heads == "contour" else None
-    labels = labels_from_maps(maps[..., 0], contour, thresholds)
-    seconds["instances"] = time.perf_counter() - start
-    return Segmentation(image, labels, maps, seconds)
+    normalized = model.normalize(image.image)
+    seconds = time.perf_counter() - start
+    result = model.segment(normalized)
+    result.seconds = {"normalize": seconds, **result.seconds}
+    return result
 
 
 def write_labels(path: str | Path, labels: np.ndarray, pixel_size_um: float | None) -> None:
@@ -123,12 +90,12 @@ def _bad_row(path: Path, exc: BadInputError, seconds: float) -> dict:
             "seconds_read": seconds}
 
 
-def segment_files(model: LoadedModel, thresholds: Thresholds, files: list[Path],
-                  settings: SegmentSettings, labels_dir: Path, probabilities_dir: Path,
-                  table_path: Path, confidence_path: Path) -> pd.DataFrame:
+def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSettings,
+                   labels_dir: Path, probabilities_dir: Path, table_path: Path,
+                   confidence_path: Path) -> pd.DataFrame:
     """Segment `files` into labels_dir/<id>.tif; write the per-image table and confidences.
 
-    The table has IMAGE_COLUMNS, one row per file (status ok or skipped); confidence_path gets
+    The table has tables.SEGMENTED_COLUMNS, one row per file (status ok or skipped); confidence_path gets
     one row per nucleus: image_id, label, confidence (mean foreground probability).
     """
     labels_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +116,7 @@ def segment_files(model: LoadedModel, thresholds: Thresholds, files: list[Path],
             continue
         read_seconds = time.perf_counter() - start
 
-        result = segment_image(model, thresholds, image, settings.tiling)
+        result = segment_image(model, image)
         pixel_size, source = settings.pixel_size(image)
         start = time.perf_counter()
         labels_file = labels_dir / f"{image.id}.tif"
@@ -171,9 +138,9 @@ def segment_files(model: LoadedModel, thresholds: Thresholds, files: list[Path],
         log.info("%s (%s, %dx%d): %d nuclei in %.2f s (predict %.2f s)", image.id,
                  image.description, image.height, image.width, n, sum(seconds.values()),
                  seconds["predict"])
-    table = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
     conf = (pd.concat(confidences, ignore_index=True) if confidences
-            else pd.DataFrame(columns=["image_id", "label", "confidence"]))
+            else pd.DataFrame(columns=list(CONFIDENCE_COLUMNS)))
     write_csv(conf, confidence_path)
     write_csv(table, table_path)
     return table

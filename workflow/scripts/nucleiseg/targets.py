@@ -13,28 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-HEADS = ("mask", "contour")
-_CHANNELS = {"mask": 1, "contour": 2}
-
-
-def n_channels(heads: str) -> int:
-    """How many output channels a model with these heads predicts."""
-    _check_heads(heads)
-    return _CHANNELS[heads]
-
-
-def _check_heads(heads: str) -> None:
-    if heads not in HEADS:
-        raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
-
-
-def _check_labels(labels: np.ndarray, ndim: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != ndim:
-        raise ValueError(f"labels must have {ndim} dimensions, got shape {labels.shape}")
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise ValueError(f"labels must be an integer label image, got dtype {labels.dtype}")
-    return labels
+from .labels import check_labels
+from .modelconfig import check_heads, n_maps
 
 
 def _interior(labels: np.ndarray) -> np.ndarray:
@@ -59,7 +39,7 @@ def contour_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
     label or of the background; so the border between two touching nuclei is contour on both
     sides, and a nucleus thinner than 2 * width is contour throughout. Returns float32 (H, W).
     """
-    labels = _check_labels(labels, 2)
+    labels = check_labels(labels, ndim=2, masks=True)
     if width < 1:
         raise ValueError(f"contour width must be at least 1 pixel, got {width}")
     inner = labels
@@ -70,8 +50,8 @@ def contour_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
 
 def make_targets(labels: np.ndarray, heads: str = "contour", contour_width: int = 2) -> np.ndarray:
     """Float32 (H, W, C) targets of one label image: foreground, then contour for "contour"."""
-    _check_heads(heads)
-    labels = _check_labels(labels, 2)
+    check_heads(heads)
+    labels = check_labels(labels, ndim=2, masks=True)
     channels = [(labels != 0).astype(np.float32)]
     if heads == "contour":
         channels.append(contour_map(labels, contour_width))
@@ -81,8 +61,8 @@ def make_targets(labels: np.ndarray, heads: str = "contour", contour_width: int 
 def make_targets_batch(labels: np.ndarray, heads: str = "contour",
                        contour_width: int = 2) -> np.ndarray:
     """Float32 (N, H, W, C) targets of a batch of (N, H, W) label images."""
-    labels = _check_labels(labels, 3)
-    out = np.empty(labels.shape + (n_channels(heads),), np.float32)
+    labels = check_labels(labels, ndim=3, masks=True)
+    out = np.empty(labels.shape + (n_maps(heads),), np.float32)
     for i, one in enumerate(labels):
         out[i] = make_targets(one, heads, contour_width)
     return out

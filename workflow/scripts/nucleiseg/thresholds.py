@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .instances import Thresholds, _check_map, _drop_small, _raw_labels
+from .instances import Thresholds, grid_labels, head_maps
 from .io import read_json, write_json
-from .targets import HEADS, n_channels
+from .modelconfig import check_heads
 
 # Wide enough that DSB2018's optimum is inside, not on an edge: trained on all of stage1_train,
 # the first grid (contour >= 0.2, min_size <= 32) put the validation optimum at 0.2 and 32.
@@ -55,19 +55,18 @@ def _check_grid(grid: Mapping[str, Sequence] | None, heads: str) -> dict[str, tu
 
 
 def _check_inputs(predictions, truths, heads: str) -> None:
-    if heads not in HEADS:
-        raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
+    check_heads(heads)
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions but {len(truths)} truths; they must "
                          "pair up one to one")
     if not predictions:
         raise ValueError("no validation images: the threshold search needs at least one")
-    need = n_channels(heads)
     for index, (pred, truth) in enumerate(zip(predictions, truths)):
         shape = np.shape(pred)
-        if len(shape) != 3 or shape[-1] < need:
-            raise ValueError(f"prediction {index} must be (H, W, {need}) for heads {heads!r}, "
-                             f"got shape {shape}")
+        try:
+            head_maps(pred, heads)
+        except ValueError as exc:
+            raise ValueError(f"prediction {index}: {exc}") from None
         if np.shape(truth) != shape[:2]:
             raise ValueError(f"prediction {index} is {shape[:2]} but its truth is "
                              f"{np.shape(truth)}")
@@ -78,17 +77,13 @@ def _score_one_image(pred: np.ndarray, truth: np.ndarray, heads: str,
     """(n_foreground, n_contour, n_min_size, 2) array of (dsb_score, ap_50) for one image."""
     from .metrics import average_precisions
 
-    foreground = _check_map("foreground", pred[..., 0])
-    contour = _check_map("contour", pred[..., 1]) if heads == "contour" else None
+    foreground, contour = head_maps(pred, heads)
     contours = grid.get("contour", (None,))
     out = np.empty((len(grid["foreground"]), len(contours), len(grid["min_size"]), 2))
-    for (i, t_fg), (j, t_c) in itertools.product(enumerate(grid["foreground"]),
-                                                 enumerate(contours)):
-        raw = _raw_labels(foreground, contour, t_fg, t_c)
-        sizes = np.bincount(raw.ravel())
-        for k, min_size in enumerate(grid["min_size"]):
-            ap = average_precisions(truth, _drop_small(raw, min_size, sizes))
-            out[i, j, k] = np.mean(list(ap.values())), ap[0.5]
+    for index, labels in grid_labels(foreground, contour, grid["foreground"], contours,
+                                     grid["min_size"]):
+        ap = average_precisions(truth, labels)
+        out[index] = np.mean(list(ap.values())), ap[0.5]
     return out
 
 
@@ -110,7 +105,7 @@ def _table(scores: np.ndarray, heads: str, grid: dict[str, tuple]) -> pd.DataFra
     return table
 
 
-def optimize_thresholds(predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+def search_thresholds(predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray],
                         heads: str = "contour",
                         grid: Mapping[str, Sequence] | None = None
                         ) -> tuple[Thresholds, pd.DataFrame]:

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 import tifffile
 from numpy.lib.format import open_memmap
-from skimage.segmentation import relabel_sequential
 
 from .errors import ConfigError
 from .io import atomic_path, write_csv
+from .labels import relabel
+from .modelconfig import DIVISOR
 from .normalize import as_three_channels
+from .padding import reflect_index
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def _reflect_axis(n: int, total: int) -> tuple[np.ndarray, np.ndarray]:
     """For an axis reflect-padded at its end from n to total: source index and mirror count."""
     if n == 1:
         return np.zeros(total, dtype=np.intp), np.r_[0, np.ones(total - 1, dtype=np.intp)]
-    source = np.pad(np.arange(n), (0, total - n), mode="reflect")
+    source = reflect_index(np.arange(total), n)
     step = np.diff(source, prepend=source[0] - 1)  # +1 reading forward, -1 reading mirrored
     fold = np.r_[0, np.cumsum(step[1:] != step[:-1])]
     return source, fold
@@ -100,8 +102,9 @@ def write_tiles(
     overlap: int,
 ) -> pd.DataFrame:
     """Tile the images listed in `index` (id, height, width, modality) into two .npy arrays."""
-    if tile % 32:
-        raise ConfigError(f"tiles.size must be a multiple of 32 (the network's stride), got {tile}")
+    if tile % DIVISOR:
+        raise ConfigError(f"tiles.size must be a multiple of {DIVISOR} (the network's stride), "
+                          f"got {tile}")
     samples = list(index.sort_values("id").itertuples())
     positions = {
         s.id: tile_positions(max(s.height, tile), max(s.width, tile), tile, overlap) for s in samples
@@ -122,7 +125,7 @@ def write_tiles(
                 extract_tiles(padded, where, tile), -_FLOAT16_MAX, _FLOAT16_MAX
             )
             for k, ((y, x), tile_labels) in enumerate(zip(where, extract_tiles(padded_labels, where, tile))):
-                labels[first + k] = relabel_sequential(tile_labels)[0]
+                labels[first + k] = relabel(tile_labels)[0]
                 rows.append({
                     "tile": first + k, "id": sample.id, "modality": sample.modality, "y": y, "x": x,
                     "valid_height": min(tile, sample.height - y),

@@ -40,14 +40,6 @@ _PROPERTIES = (*dict.fromkeys(c.source.split("-")[0] for c in PIXEL_COLUMNS
                "orientation")
 
 
-def _check_labels(labels) -> np.ndarray:
-    labels = check_labels(labels)
-    if labels.dtype == bool:  # one mask would be measured as one nucleus, however many it holds
-        raise ValueError("labels is a boolean mask; measuring needs integer instance labels "
-                         "(0 = background, 1.. = nuclei): label it first (scipy.ndimage.label)")
-    return labels
-
-
 def _check_intensity(intensity, shape: tuple[int, int]) -> np.ndarray:
     intensity = np.asarray(intensity)
     if intensity.ndim == 3:
@@ -72,7 +64,7 @@ def _check_pixel_size(pixel_size_um) -> float | None:
 
 def touches_border(labels) -> np.ndarray:
     """The labels (sorted, no 0) with a pixel in the first or last row or column."""
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     if labels.size == 0:
         return np.empty(0, labels.dtype)
     edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
@@ -129,7 +121,7 @@ def measure_labels(labels, intensity, pixel_size_um: float | None = None) -> pd.
     column. Raises ValueError on a 3D intensity (pass one channel), mismatched shapes, or
     non-integer labels.
     """
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     intensity = _check_intensity(intensity, labels.shape)
     size = _check_pixel_size(pixel_size_um)
     columns = PIXEL_COLUMNS + (PHYSICAL_COLUMNS if size is not None else ())

@@ -1,0 +1,98 @@
+"""Segmenting one chunk of files: the per-image table, label TIFFs, skip and fail modes."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from nucleiseg.errors import BadInputError, ConfigError
+from nucleiseg.inference import Tiling
+from nucleiseg.instances import Thresholds
+from nucleiseg.model import NucleusModel
+from nucleiseg.modelconfig import ModelConfig
+from nucleiseg.segment import SegmentSettings, segment_images, write_labels
+from nucleiseg.synthetic import make_nuclei
+from nucleiseg.tables import CONFIDENCE_COLUMNS, SEGMENTED_COLUMNS, STAGES
+
+TINY = ModelConfig(unet_alpha=0.35, unet_encoder_weights="none",
+                   unet_decoder_filters=(16, 16, 8, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    from nucleiseg.network import build_unet
+
+    keras.utils.set_random_seed(0)
+    # A random network's maps sit near 0.5: thresholds there give objects to count.
+    return NucleusModel(build_unet(TINY), TINY, Thresholds(0.5, 0.5, 0),
+                        Tiling(tile_size=128, overlap=32, tiles_per_step=2))
+
+
+@pytest.fixture
+def files(tmp_path):
+    good = tmp_path / "in" / "good.png"
+    good.parent.mkdir()
+    iio.imwrite(good, make_nuclei((90, 120), n_nuclei=6, seed=0).image)
+    corrupt = tmp_path / "in" / "broken.tif"
+    corrupt.write_bytes(b"II*\x00 not really a tiff")
+    return good, corrupt
+
+
+def _run(model, files, settings, tmp_path):
+    out = tmp_path / "out"
+    return out, segment_images(model, list(files), settings, out / "labels", out / "probabilities",
+                               out / "table.csv", out / "confidence.csv")
+
+
+def test_skip_mode_writes_a_row_per_file_and_labels_for_the_good_ones(model, files, tmp_path):
+    settings = SegmentSettings(on_bad_image="skip", save_probabilities=True)
+    out, table = _run(model, files, settings, tmp_path)
+    assert list(table.columns) == list(SEGMENTED_COLUMNS)
+    assert table["status"].tolist() == ["ok", "skipped"]
+    assert "broken.tif" in table.loc[1, "file"] and table.loc[1, "reason"]
+    ok = table.loc[0]
+    labels = tifffile.imread(ok["labels_file"])
+    assert labels.shape == (90, 120) and labels.dtype == np.uint16
+    assert ok["n_nuclei"] == labels.max() and (ok["height"], ok["width"]) == (90, 120)
+    assert all(ok[f"seconds_{s}"] >= 0 for s in STAGES)
+    confidence = pd.read_csv(out / "confidence.csv")
+    assert list(confidence.columns) == list(CONFIDENCE_COLUMNS)
+    assert len(confidence) == labels.max() and confidence["confidence"].between(0, 1).all()
+    maps = tifffile.imread(out / "probabilities" / "good.tif")
+    assert maps.shape == (2, 90, 120)
+    assert pd.read_csv(out / "table.csv")["status"].tolist() == ["ok", "skipped"]
+
+
+def test_fail_mode_names_the_file_and_the_setting_and_writes_no_table(model, files, tmp_path):
+    with pytest.raises(BadInputError, match="broken.tif.*segment.on_bad_image: skip"):
+        _run(model, files, SegmentSettings(), tmp_path)
+    assert not (tmp_path / "out" / "table.csv").exists()
+
+
+def test_settings_are_checked_with_the_config_key():
+    with pytest.raises(ConfigError, match="segment.on_bad_image"):
+        SegmentSettings(on_bad_image="ignore")
+    with pytest.raises(ConfigError, match="segment.pixel_size_um"):
+        SegmentSettings(pixel_size_um=-1)
+    settings = SegmentSettings.from_config({"nuclear_channel": 1, "pixel_size_um": 0.5})
+    assert settings.nuclear_channel == 1 and settings.pixel_size_um == 0.5
+
+
+def test_label_tiffs_carry_the_pixel_size_for_fiji(tmp_path):
+    labels = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    write_labels(tmp_path / "a.tif", labels, 0.25)
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        assert tif.imagej_metadata["unit"] == "micron"
+        x_resolution = tif.pages[0].tags["XResolution"].value
+        assert x_resolution[0] / x_resolution[1] == pytest.approx(4.0)
+        np.testing.assert_array_equal(tif.asarray(), labels)
+    many = np.arange(70_000, dtype=np.uint32).reshape(700, 100)
+    write_labels(tmp_path / "b.tif", many, 0.25)  # ImageJ has no uint32: a plain TIFF
+    with tifffile.TiffFile(tmp_path / "b.tif") as tif:
+        assert tif.imagej_metadata is None
+        np.testing.assert_array_equal(tif.asarray(), many)

@@ -1,0 +1,132 @@
+"""Training data: the tiles of one split, their targets, augmentation and the tf.data pipeline.
+
+Tiles are memory-mapped (tiles.py wrote them); targets are made from their labels once
+(targets.py). Augmentation is stateless and seeded, so a seed gives the same patches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+from .modelconfig import ModelConfig
+from .targets import make_targets_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TileSet:
+    """One split's tiles in memory-mapped arrays, with targets made from the labels once."""
+
+    images: np.ndarray  # (N, T, T, 3) float16, memory-mapped
+    targets: np.ndarray  # (N, T, T, C) uint8 0/1
+    colour: np.ndarray  # (N,) bool: stained tissue (gets colour jitter)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_tiles(folder: str | Path, config: ModelConfig, max_tiles: int = 0) -> TileSet:
+    folder = Path(folder)
+    images = np.load(folder / "images.npy", mmap_mode="r")
+    labels = np.load(folder / "labels.npy", mmap_mode="r")
+    table = pd.read_csv(folder / "tiles.csv")
+    index = np.arange(len(images))
+    if max_tiles and len(index) > max_tiles:  # an even, deterministic subset
+        index = np.linspace(0, len(index) - 1, max_tiles).round().astype(int)
+        images = images[index]
+    targets = make_targets_batch(np.asarray(labels[index]), config.heads, config.contour_width)
+    return TileSet(images, targets.astype(np.uint8), table["modality"].to_numpy()[index] == "stained")
+
+
+def _augment(image, target, colour, seed, config: ModelConfig):
+    """Random geometry (image and targets together) and intensity (image only), stateless."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, 10)
+    size = config.train_patch_size
+    both = tf.concat([image, target], axis=-1)
+    low, high = config.train_augment_scale
+    zoom = tf.random.stateless_uniform([], seeds[0], low, high) if high > low else tf.constant(1.0)
+    crop = tf.minimum(tf.cast(tf.round(size / zoom), tf.int32), tf.shape(both)[0])
+    both = tf.image.stateless_random_crop(both, tf.stack([crop, crop, tf.shape(both)[-1]]), seeds[1])
+    if high > low:
+        pixels = tf.image.resize(both[..., :3], [size, size], method="bilinear")
+        masks = tf.image.resize(both[..., 3:], [size, size], method="nearest")
+        both = tf.concat([pixels, masks], axis=-1)
+    if config.train_augment_flips:
+        both = tf.image.stateless_random_flip_left_right(both, seeds[2])
+        both = tf.image.stateless_random_flip_up_down(both, seeds[3])
+        both = tf.image.rot90(both, tf.random.stateless_uniform([], seeds[4], 0, 4, dtype=tf.int32))
+    image, target = both[..., :3], both[..., 3:]
+    if config.train_augment_intensity:
+        gamma = tf.random.stateless_uniform([], seeds[5], 0.7, 1.4)
+        contrast = tf.random.stateless_uniform([], seeds[6], 0.75, 1.3)
+        brightness = tf.random.stateless_uniform([], seeds[7], -0.1, 0.1)
+        image = tf.pow(tf.maximum(image, 0.0), gamma)
+        image = (image - 0.5) * contrast + 0.5 + brightness
+    if config.train_augment_colour:
+        gain = tf.random.stateless_uniform([3], seeds[8], 0.88, 1.12)
+        shift = tf.random.stateless_uniform([3], seeds[9], -0.05, 0.05)
+        image = tf.where(colour, image * gain + shift, image)
+    return image, target
+
+
+def make_dataset(tiles: TileSet, config: ModelConfig, training: bool):
+    """A tf.data pipeline: shuffled, augmented, grouped into steps and prefetched (reading overlaps
+    training)."""
+    import tensorflow as tf
+
+    n, size = len(tiles), tiles.images.shape[1]
+    channels = tiles.targets.shape[-1]
+
+    def fetch(i):
+        return (tiles.images[i].astype(np.float32), tiles.targets[i].astype(np.float32),
+                np.bool_(tiles.colour[i]))
+
+    def read(i):
+        image, target, colour = tf.numpy_function(fetch, [i], [tf.float32, tf.float32, tf.bool])
+        image.set_shape([size, size, 3])
+        target.set_shape([size, size, channels])
+        colour.set_shape([])
+        return image, target, colour
+
+    ds = tf.data.Dataset.range(n)
+    if not training:
+        ds = ds.map(read).map(lambda x, y, c: (x, y))
+        return ds.batch(config.train_patches_per_step).prefetch(tf.data.AUTOTUNE)
+    ds = ds.shuffle(n, seed=config.train_seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    seeds = tf.data.Dataset.random(seed=config.train_seed).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds)).map(
+        lambda sample, seed: _augment(*sample, seed, config), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.batch(config.train_patches_per_step, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def validation_for_replicas(tiles: TileSet, patches_per_step: int, replicas: int) -> TileSet:
+    """The validation tiles, less a last step too small to give every replica a tile.
+
+    A step's tiles are split over the replicas as evenly as they go; a last step of fewer tiles
+    than replicas leaves a replica none, which the loss cannot take. Its tiles (fewer than the
+    replicas) are left out; the training steps are always full.
+    """
+    rest = len(tiles) % patches_per_step
+    if replicas <= 1 or not rest or rest >= replicas:
+        return tiles
+    keep = len(tiles) - rest
+    if not keep:
+        raise ConfigError(
+            f"{len(tiles)} validation tile(s) cannot be split over {replicas} replicas: use "
+            "more validation images (split.fractions.val, train.max_val_tiles) or fewer GPUs "
+            "(train.gpus)"
+        )
+    log.warning("validation: the last %d of %d tiles are left out, a step of fewer tiles than "
+                "the %d replicas would leave one without data", rest, len(tiles), replicas)
+    return TileSet(tiles.images[:keep], tiles.targets[:keep], tiles.colour[:keep])

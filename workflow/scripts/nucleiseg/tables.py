@@ -1,0 +1,25 @@
+"""The columns of a batch's per-image tables, defined once for the stages that write them.
+
+segment.py writes one row per file of a chunk (SEGMENTED_COLUMNS); report.py gathers them into
+images.csv (IMAGES_COLUMNS) and skipped.csv (SKIPPED_COLUMNS). Both import the names from here,
+so drawing the tables never needs what segmenting needs (TensorFlow).
+"""
+
+from __future__ import annotations
+
+# The timed stages of segmenting one image, in order (seconds_<stage> columns).
+STAGES = ("read", "normalize", "predict", "instances", "write")
+MEASURE_STAGES = ("measure", "overlay")
+
+SEGMENTED_COLUMNS = ("image_id", "file", "status", "reason", "description", "height", "width",
+                     "pixel_size_um", "pixel_size_source", "n_nuclei", "labels_file",
+                     *(f"seconds_{s}" for s in STAGES))
+MEASURE_SECONDS_COLUMNS = ("image_id", *(f"seconds_{s}" for s in MEASURE_STAGES))
+CONFIDENCE_COLUMNS = ("image_id", "label", "confidence")
+
+SUMMARY_COLUMNS = ("n_nuclei", "n_touching_border", "coverage", "mean_area", "median_area",
+                   "mean_area_um2", "median_area_um2", "mean_intensity", "mean_confidence")
+SKIPPED_COLUMNS = ("image_id", "file", "reason")
+IMAGES_COLUMNS = ("image_id", "file", "description", "height", "width", "pixel_size_um",
+                  "pixel_size_source", *SUMMARY_COLUMNS, "labels_file",
+                  *(f"seconds_{s}" for s in (*STAGES, *MEASURE_STAGES)))
