@@ -100,38 +100,38 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+def _atomic(path: str | Path, folder: bool) -> Iterator[Path]:
+    """A temporary file or folder beside `path`, renamed onto it only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    if folder:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, _DIR_MODE)
-        if path.exists():
+        os.chmod(tmp, _DIR_MODE if folder else _FILE_MODE)
+        if folder and path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if folder and tmp.exists():
             shutil.rmtree(tmp)
+        elif not folder:
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    return _atomic(path, folder=False)
+
+
+def atomic_dir(path: str | Path):
+    """Yield an empty temporary folder beside `path`; it replaces `path` only on success."""
+    return _atomic(path, folder=True)
 
 
 def write_tiff(path: str | Path, array: np.ndarray, **kwargs) -> None:
