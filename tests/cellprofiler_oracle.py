@@ -1,0 +1,114 @@
+"""CellProfiler as the oracle: its MeasureObjectSizeShape and MeasureObjectIntensity on arrays.
+
+Run with the python of .venv-cellprofiler (CellProfiler 4.2.8.1, Python 3.8/3.9; .ci/install-
+cellprofiler), not the project's: tests/test_cellprofiler.py calls it as a subprocess.
+
+    .venv-cellprofiler/bin/python tests/cellprofiler_oracle.py OUT_DIR CASE.npz [CASE.npz ...]
+
+Each CASE.npz holds `labels` (2D integers, 0 = background, objects numbered 1..n with none
+missing, as CellProfiler's object numbers are) and `intensity` (2D, same shape). For each case it
+writes OUT_DIR/<CASE>.csv: one row per object, `ObjectNumber` then every per-object
+measurement the two modules record, named as CellProfiler names them, the image being "DNA"
+(`AreaShape_Area`, `Intensity_MeanIntensity_DNA`, `Location_MaxIntensity_X_DNA`, ...), floats
+written in full (repr), NaN and inf as nan and inf.
+
+The modules run in-process on an in-memory Pipeline, Workspace, ObjectSet and ImageSet, as
+CellProfiler's own module tests build them: no Java, no files but these. The intensity image is
+given to CellProfiler as float64 with convert=False: CellProfiler's own loading would cast it to
+float32 and scale integer images to [0, 1] (cellprofiler_core/image/_image.py, Image.set_image),
+which would compare the loaders, not the definitions.
+"""
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import cellprofiler_core.preferences
+
+cellprofiler_core.preferences.set_headless()
+
+from cellprofiler.modules.measureobjectintensity import MeasureObjectIntensity  # noqa: E402
+from cellprofiler.modules.measureobjectsizeshape import MeasureObjectSizeShape  # noqa: E402
+from cellprofiler_core.image import Image, ImageSetList  # noqa: E402
+from cellprofiler_core.measurement import Measurements  # noqa: E402
+from cellprofiler_core.object import Objects, ObjectSet  # noqa: E402
+from cellprofiler_core.pipeline import Pipeline  # noqa: E402
+from cellprofiler_core.workspace import Workspace  # noqa: E402
+
+OBJECTS = "Nuclei"
+IMAGE = "DNA"
+
+
+def _modules():
+    shape = MeasureObjectSizeShape()
+    shape.objects_list.value = OBJECTS
+    shape.calculate_zernikes.value = False
+    shape.calculate_advanced.value = False
+    intensity = MeasureObjectIntensity()
+    intensity.images_list.value = IMAGE
+    intensity.objects_list.value = OBJECTS
+    for number, module in enumerate((shape, intensity), start=1):
+        module.set_module_num(number)
+        module.show_window = False
+    return shape, intensity
+
+
+def measure(labels, intensity):
+    """{measurement name: per-object values}, object k + 1 at index k."""
+    labels = np.asarray(labels)
+    present = np.unique(labels[labels != 0])
+    if present.size == 0 or not np.array_equal(present, np.arange(1, present.size + 1)):
+        raise ValueError("labels must number the objects 1..n with none missing, got "
+                         "%d objects up to %d" % (present.size, labels.max(initial=0)))
+    image_set_list = ImageSetList()
+    image_set = image_set_list.get_image_set(0)
+    image_set.add(IMAGE, Image(np.asarray(intensity, dtype=np.float64), convert=False))
+    objects = Objects()
+    objects.segmented = labels.astype(np.int32)
+    object_set = ObjectSet()
+    object_set.add_objects(objects, OBJECTS)
+    measurements = Measurements(mode="memory")
+    pipeline = Pipeline()
+    modules = _modules()
+    for module in modules:
+        pipeline.add_module(module)
+    for module in modules:
+        workspace = Workspace(pipeline, module, image_set, object_set, measurements,
+                              image_set_list)
+        module.run(workspace)
+    names = [name for name in measurements.get_feature_names(OBJECTS)
+             if name.split("_")[0] in ("AreaShape", "Intensity", "Location")]
+    table = {name: np.asarray(measurements.get_current_measurement(OBJECTS, name), float)
+             for name in sorted(names)}
+    for name, values in table.items():
+        if values.shape != (present.size,):
+            raise RuntimeError("%s has %d values for %d objects" % (name, values.size,
+                                                                    present.size))
+    return table
+
+
+def write_csv(table, path):
+    names = list(table)
+    count = len(next(iter(table.values())))
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ObjectNumber"] + names)
+        for k in range(count):
+            writer.writerow([k + 1] + [repr(float(table[name][k])) for name in names])
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    out = Path(argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    for case in map(Path, argv[2:]):
+        with np.load(case) as data:
+            table = measure(data["labels"], data["intensity"])
+        write_csv(table, out / (case.stem + ".csv"))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
