@@ -57,12 +57,15 @@ def _csv_problem(path: Path) -> str | None:
     return None
 
 
-def download(url: str, target: Path, check: Callable[[Path], None]) -> Path:
+def download(url: str, target: Path, check: Callable[[Path], None],
+             remedy: str | None = None) -> Path:
     """Fetch `url` to `target` through a `.part` file that is renamed only once `check` passes.
 
-    Raises NotOnServer when the server has no such file, DownloadError for any other failure;
-    either way no file named `target` is left behind.
+    Raises NotOnServer when the server has no such file, DownloadError for any other failure,
+    ending with `remedy` (what to do; by default, this source's); either way no file named
+    `target` is left behind.
     """
+    what_to_do = remedy or _what_to_do(url)
     log.info("downloading %s -> %s", url, target)
     with atomic_path(target) as part:
         try:
@@ -78,30 +81,30 @@ def download(url: str, target: Path, check: Callable[[Path], None]) -> Path:
                 raise NotOnServer(f"{url}: not found on the server (HTTP 404)") from exc
             raise DownloadError(
                 f"Download of {url} failed: the server answered HTTP {exc.code} {exc.reason}. "
-                f"{_what_to_do(url)}"
+                f"{what_to_do}"
             ) from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, FileNotFoundError):
                 raise NotOnServer(f"{url}: no such file") from exc
             raise DownloadError(
                 f"Download of {url} failed: {exc.reason}. This machine may have no internet "
-                f"access, or a proxy/firewall blocks it. {_what_to_do(url)}"
+                f"access, or a proxy/firewall blocks it. {what_to_do}"
             ) from exc
         except (OSError, http.client.HTTPException) as exc:  # reset, timeout, short read
             raise DownloadError(
                 f"Download of {url} failed part-way ({type(exc).__name__}: {exc}). "
-                f"{_what_to_do(url)}"
+                f"{what_to_do}"
             ) from exc
         if expected is not None and expected.isdigit() and int(expected) != size:
             raise DownloadError(
                 f"Download of {url} is incomplete: got {size} of {expected} bytes. "
-                f"{_what_to_do(url)}"
+                f"{what_to_do}"
             )
         try:
             check(part)
         except DownloadError as exc:
             raise DownloadError(
-                f"Download of {url} is not usable ({exc}); it was not kept. {_what_to_do(url)}"
+                f"Download of {url} is not usable ({exc}); it was not kept. {what_to_do}"
             ) from exc
     log.info("verified %s (%d bytes)", target, size)
     return target
