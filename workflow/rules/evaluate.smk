@@ -24,6 +24,7 @@ rule optimize_thresholds:
         mem_mb=8000,
     params:
         tiling=inference_tiling(),
+        tta=config["segment"]["tta"],
     script:
         "../scripts/optimize_thresholds.py"
 
@@ -58,5 +59,6 @@ rule evaluate_model:
         mem_mb=8000,
     params:
         tiling=inference_tiling(),
+        tta=config["segment"]["tta"],
     script:
         "../scripts/evaluate_model.py"

@@ -4,7 +4,7 @@ import itertools
 from pathlib import Path
 
 import pandas as pd
-from nucleiseg.devices import limit_threads
+from nucleiseg.devices import configure_tensorflow
 from nucleiseg.evaluate import evaluate_model, split_images, stage1_test_images, write_evaluation
 from nucleiseg.inference import Tiling
 from nucleiseg.manifest import Manifest
@@ -13,8 +13,9 @@ from nucleiseg.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
-    limit_threads(sm.threads)
-    model = NucleusModel.load(Path(sm.input.network).parent, Tiling.from_config(sm.params.tiling))
+    configure_tensorflow(sm.threads)
+    model = NucleusModel.load(Path(sm.input.network).parent, Tiling.from_config(sm.params.tiling),
+                              tta=sm.params.tta)
     index = pd.read_csv(sm.input.index, dtype={"id": str})
     held_out = split_images(index, Path(sm.input.images).parent, "test")
     manifest = Manifest.read(sm.input.manifest)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
-from nucleiseg.devices import limit_threads
+from nucleiseg.devices import configure_tensorflow
 from nucleiseg.evaluate import split_images
 from nucleiseg.inference import Tiling
 from nucleiseg.io import write_csv
@@ -12,9 +12,10 @@ from nucleiseg.runlog import rule_log
 
 with rule_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
-    limit_threads(sm.threads)
+    configure_tensorflow(sm.threads)
     model = NucleusModel.load(Path(sm.input.network).parent,
-                              Tiling.from_config(sm.params.tiling), thresholds=False)
+                              Tiling.from_config(sm.params.tiling), thresholds=False,
+                              tta=sm.params.tta)
     index = pd.read_csv(sm.input.index, dtype={"id": str})
     best, search = model.optimize_thresholds(
         split_images(index, Path(sm.input.images).parent, "val"))

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from nucleiseg.devices import limit_threads
+from nucleiseg.devices import configure_tensorflow
 from nucleiseg.inference import Tiling
 from nucleiseg.model import NucleusModel
 from nucleiseg.runlog import rule_log
@@ -12,8 +12,8 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     settings = SegmentSettings.from_config(sm.params.settings)  # checked before TensorFlow loads
     tiling = Tiling.from_config(sm.params.tiling)
-    limit_threads(sm.threads)
-    model = NucleusModel.load(Path(sm.input.config).parent, tiling)
+    configure_tensorflow(sm.threads)
+    model = NucleusModel.load(Path(sm.input.config).parent, tiling, tta=sm.params.tta)
     log.info("%r", model)
     table = segment_images(model, [Path(p) for p in sm.input.images], settings,
                            Path(sm.output.labels), Path(sm.output.probabilities),

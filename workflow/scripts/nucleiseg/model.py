@@ -5,7 +5,8 @@ trained with (`config.json`) and the thresholds chosen for it (`thresholds.json`
 verbs turn images into nuclei:
 
 - `normalize(raw)`: the percentile normalization the training images had (from config.json);
-- `predict(image)`: probability maps of a normalized image, in overlapping tiles;
+- `predict(image)`: probability maps of a normalized image, in overlapping tiles, averaged over
+  flipped and rotated copies with test-time augmentation (`tta`);
 - `instances(maps)`: instance labels from those maps, with the model's thresholds;
 - `segment(image)`: both, timed, as one `Segmentation`;
 - `optimize_thresholds(images)`: choose the thresholds on validation images.
@@ -31,6 +32,7 @@ from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
+from .tta import check_tta, predict_augmented
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,17 @@ class NucleusModel:
     """A MobileNetV2 U-Net with the settings it was trained with and its thresholds."""
 
     def __init__(self, network, config: ModelConfig, thresholds: Thresholds | None = None,
-                 tiling: Tiling = Tiling(), folder: Path | None = None):
+                 tiling: Tiling = Tiling(), folder: Path | None = None, tta: str = "off"):
         self.network = network  # keras.Model
         self.config = config
         self.thresholds = thresholds
         self.tiling = tiling
         self.folder = folder
+        self.tta = check_tta(tta)
 
     @classmethod
-    def load(cls, folder: str | Path, tiling: Tiling = Tiling(),
-             thresholds: bool = True) -> NucleusModel:
+    def load(cls, folder: str | Path, tiling: Tiling = Tiling(), thresholds: bool = True,
+             tta: str = "off") -> NucleusModel:
         """The model in `folder`; thresholds: read thresholds.json (else none are set yet)."""
         import keras
 
@@ -81,11 +84,12 @@ class NucleusModel:
         config = check_model_folder(folder, thresholds=thresholds)
         network = keras.models.load_model(folder / MODEL_FILE, compile=False)
         chosen = load_thresholds(folder / THRESHOLDS_FILE) if thresholds else None
-        return cls(network, config, chosen, tiling, folder)
+        return cls(network, config, chosen, tiling, folder, tta)
 
     def __repr__(self) -> str:
         return (f"NucleusModel({self.folder or 'in memory'}, heads {self.config.heads}, "
-                f"thresholds {self.thresholds and self.thresholds.to_dict()}, {self.tiling})")
+                f"thresholds {self.thresholds and self.thresholds.to_dict()}, {self.tiling}, "
+                f"tta {self.tta})")
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         """A raw image mapped as the training images were (the percentiles in config.json)."""
@@ -94,7 +98,8 @@ class NucleusModel:
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """(H, W, n_maps) float32 probability maps of a normalized image, tile by tile."""
-        return predict_tiled(self.network, image, self.tiling)
+        return predict_augmented(lambda copy: predict_tiled(self.network, copy, self.tiling),
+                                 image, self.tta)
 
     def instances(self, maps: np.ndarray, thresholds: Thresholds | None = None) -> np.ndarray:
         """Instance labels from the maps, with `thresholds` or the model's own."""
