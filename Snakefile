@@ -16,10 +16,21 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/tile.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/segment.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+onsuccess:
+    for line in run_end.skipped_lines({b: f"results/batches/{b}" for b in BATCHES}):
+        print(line, file=sys.stderr)
+
+
+onerror:
+    run_end.remove_empty_folders("results/benchmarks")

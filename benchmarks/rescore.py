@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from nucleiseg.devices import limit_threads
+    from nucleiseg.devices import configure_tensorflow
     from nucleiseg.evaluate import evaluate_model, split_images, summarize_evaluation
     from nucleiseg.inference import Tiling
     from nucleiseg.model import NucleusModel
@@ -46,7 +46,7 @@ def main() -> None:
     results = args.run / "results"
     out = args.out or Path(tempfile.mkdtemp(prefix="nucleiseg-rescore-"))
     out.mkdir(parents=True, exist_ok=True)
-    limit_threads(args.threads)
+    configure_tensorflow(args.threads)
     model = NucleusModel.load(results / "model", Tiling(), thresholds=False)
     index = pd.read_csv(results / "index.csv", dtype={"id": str})
     start = time.perf_counter()

@@ -63,11 +63,11 @@ def forward_seconds(model_folder: Path, images: pd.DataFrame, workdir: Path, til
                     threads: int) -> float:
     """The network's predict_on_batch time alone, on the tiles predict_tiled makes."""
     from nucleiseg.batch_io import read_batch_image
-    from nucleiseg.devices import limit_threads
+    from nucleiseg.devices import configure_tensorflow
     from nucleiseg.model import NucleusModel
     from nucleiseg.predict import network_inputs
 
-    limit_threads(threads)
+    configure_tensorflow(threads)
     model = NucleusModel.load(model_folder, tiling)
     total, warm = 0.0, False
     for row in images.itertuples():

@@ -179,7 +179,7 @@ def test_ome_tiff_channels_are_picked_and_pixel_size_read(tmp_path):
         np.testing.assert_array_equal(got.intensity, channels[picked])
         assert got.pixel_size_um == pytest.approx(0.65)
         assert got.pixel_size_source == "ome"
-        assert got.description == f"channel {picked + 1} of 2 (16-bit)"
+        assert got.description == f"channel {picked} of channels 0-1 (16-bit)"
 
 
 @pytest.mark.parametrize("size, unit", [(650, "nm"), (0.00065, "mm"), (6500, "Å"),
@@ -240,7 +240,7 @@ def test_imagej_hyperstack_channels_and_micron_resolution(tmp_path):
                 metadata={"axes": "CYX", "unit": "micron"})
     got = read_batch_image(path, nuclear_channel=2)
     np.testing.assert_array_equal(got.intensity, data[2])
-    assert got.description == "channel 3 of 3 (16-bit)"
+    assert got.description == "channel 2 of channels 0-2 (16-bit)"
     assert got.pixel_size_um == pytest.approx(0.325, rel=1e-6)
     assert got.pixel_size_source == "imagej"
 
@@ -272,14 +272,52 @@ def test_plain_tiff_inch_resolution_is_ignored(tmp_path):
     assert (got.pixel_size_um, got.pixel_size_source) == (None, "")
 
 
+def _pages(path, metadata=None, n=10):
+    """Pages without OME or ImageJ axes: `tifffile.imwrite(path, array)`, as many scripts write."""
+    data = np.stack([_ramp((256, 256), start=1000 * k) for k in range(n)])
+    kwargs = {} if metadata == {} else {"metadata": metadata}
+    tifffile.imwrite(path, data, **kwargs)
+    return data
+
+
 @pytest.mark.parametrize("metadata, axes", [({}, "QYX"), (None, "IYX")])
-def test_plain_multipage_tiff_pages_are_channels(tmp_path, metadata, axes):
-    data = np.stack([_ramp((16, 16)), _ramp((16, 16), start=900)])
-    path = _tif(tmp_path / "pages.tif", data, photometric="minisblack", metadata=metadata)
+def test_pages_without_axes_metadata_are_refused_naming_the_setting(tmp_path, metadata, axes):
+    # Channels, Z planes or time points? The file does not say, so nothing is guessed.
+    path = tmp_path / "pages.tif"
+    _pages(path, metadata)
     assert _axes(path) == axes
-    got = read_batch_image(path, nuclear_channel=1)
+    error = _refused(path, "has 10 pages and no axis metadata", "segment.pages: channels")
+    assert "channels, Z planes or time points" in error.problem
+    assert "Z Project" in error.hint and "segment.nuclear_channel" in error.hint
+
+
+@pytest.mark.parametrize("metadata", [{}, None])
+def test_pages_are_channels_with_pages_channels(tmp_path, metadata):
+    path = tmp_path / "pages.tif"
+    data = _pages(path, metadata)
+    for picked in (0, 7):
+        got = read_batch_image(path, nuclear_channel=picked, pages="channels")
+        np.testing.assert_array_equal(got.intensity, data[picked])
+        assert got.description == f"channel {picked} of channels 0-9 (16-bit)"
+    error = _refused(path, "has 10 channels", nuclear_channel=10, pages="channels")
+    assert "segment.nuclear_channel" in error.problem
+
+
+@pytest.mark.parametrize("kwargs", [{"imagej": True, "metadata": {"axes": "CYX"}},
+                                    {"ome": True, "metadata": {"axes": "CYX"}},
+                                    {"metadata": {"axes": "CYX"}}])
+def test_channels_named_by_metadata_need_no_pages_setting(tmp_path, kwargs):
+    data = np.stack([_ramp((16, 16), start=100 * k) for k in range(3)])
+    path = _tif(tmp_path / "named.tif", data, photometric="minisblack", **kwargs)
+    assert _axes(path) == "CYX"
+    got = read_batch_image(path, nuclear_channel=1, pages="refuse")
     np.testing.assert_array_equal(got.intensity, data[1])
-    assert got.description == "channel 2 of 2 (16-bit)"
+    assert got.description == "channel 1 of channels 0-2 (16-bit)"  # 0-based, as the setting
+
+
+def test_unknown_pages_setting_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="segment.pages must be one of refuse, channels"):
+        read_batch_image(_tif(tmp_path / "gray.tif", _ramp((16, 16))), pages="planes")
 
 
 def test_channel_out_of_range_names_the_count_and_the_setting(tmp_path):
@@ -303,7 +341,8 @@ def test_negative_nuclear_channel_is_a_config_error(tmp_path):
 def test_channels_of_colour_images_are_refused_with_axes(tmp_path):
     path = _tif(tmp_path / "rgbs.tif", _ramp((2, 16, 16, 3), np.uint8), photometric="rgb")
     assert _axes(path) == "QYXS"
-    _refused(path, "unsupported layout (axes QYXS")
+    for pages in ("refuse", "channels"):
+        _refused(path, "unsupported layout (axes QYXS", pages=pages)
 
 
 # --- Content checks -------------------------------------------------------------------------------
@@ -354,6 +393,20 @@ def test_truncated_png(tmp_path):
     path = tmp_path / "cut.png"
     path.write_bytes((tmp_path / "whole.png").read_bytes()[:60])
     _refused(path, "cannot be decoded as PNG")
+
+
+@pytest.mark.parametrize("name, content, problem, hint", [
+    ("x.png", b"Hello, I am notes", "is not a PNG file (its first bytes are b'Hello, I')",
+     "not an image or has the wrong suffix"),
+    ("x.tif", b"<html><body>404", "is not a TIFF file (its first bytes are b'<html><b')",
+     "not an image or has the wrong suffix"),
+    ("x.jpg", b"\x89PNG\r\n\x1a\n" + bytes(64), "is not a JPEG file",
+     "It is a PNG file: give it the suffix .png"),
+])
+def test_bytes_that_are_not_what_the_suffix_says(tmp_path, name, content, problem, hint):
+    (tmp_path / name).write_bytes(content)
+    error = _refused(tmp_path / name, problem, hint)
+    assert "pyav" not in str(error) and "decoded" not in str(error)
 
 
 def test_empty_missing_and_unsupported_files(tmp_path):

@@ -66,7 +66,8 @@ def _config(folder, **segment):
 def batch_run(tmp_path_factory, batch_folder):
     folder, ids, truth = batch_folder
     work = tmp_path_factory.mktemp("batch_run")
-    run_snakemake(work, _config(folder, on_bad_image="skip"))
+    result = run_snakemake(work, _config(folder, on_bad_image="skip"))
+    work.joinpath("run_output.txt").write_text(result.stdout + result.stderr)
     return work, work / "results" / "batches" / "plate", ids, truth
 
 
@@ -91,12 +92,15 @@ def test_every_output_of_the_batch_is_written(batch_run):
         assert maps.shape == (2, row.height, row.width) and 0 <= maps.min() <= maps.max() <= 1
 
 
-def test_corrupt_file_is_skipped_with_its_reason(batch_run):
-    _, out, _, _ = batch_run
+def test_corrupt_file_is_skipped_with_its_reason_and_the_run_says_so(batch_run):
+    work, out, _, _ = batch_run
     skipped = pd.read_csv(out / "skipped.csv")
     assert skipped["image_id"].tolist() == ["broken"]
     assert skipped["file"].iloc[0].endswith("broken.tif")
     assert "corrupt or truncated" in skipped["reason"].iloc[0]
+    said = (work / "run_output.txt").read_text()
+    assert "batch plate: 1 of 5 files were skipped" in said
+    assert "results/batches/plate/skipped.csv" in said
 
 
 def test_nuclei_table_has_every_column_and_matches_the_label_images(batch_run):
@@ -121,7 +125,7 @@ def test_two_channel_tiff_is_measured_on_its_raw_nuclear_channel_in_micrometres(
     images = pd.read_csv(out / "images.csv", dtype={"image_id": str}).set_index("image_id")
     row = images.loc["two_channel"]
     assert row["pixel_size_um"] == pytest.approx(PIXEL_SIZE)
-    assert row["pixel_size_source"] == "ome" and "channel 2 of 2" in row["description"]
+    assert row["pixel_size_source"] == "ome" and "channel 1 of channels 0-1" in row["description"]
     tiff = nuclei[nuclei["image_id"] == "two_channel"]
     assert len(tiff) > 0
     assert np.allclose(tiff["AreaShape_Area_um2"], tiff["AreaShape_Area"] * PIXEL_SIZE**2)
@@ -161,16 +165,75 @@ def test_rerun_has_nothing_to_do_and_report_builds(batch_run, batch_folder):
     assert "Batch plate" in html and "montage.png" in html
 
 
-def test_a_corrupt_file_stops_the_batch_by_default_naming_it(tmp_path, batch_run, batch_folder):
-    """on_bad_image: fail, with the model trained elsewhere (segment.model): nothing trains."""
+def test_bad_files_stop_the_batch_by_default_all_named_in_one_run(tmp_path, batch_run,
+                                                                  batch_folder):
+    """on_bad_image: fail, with the model trained elsewhere (segment.model): nothing trains,
+    nothing is segmented, and both bad files of the batch are named, in different chunks."""
     work, _, _, _ = batch_run
-    config = _config(batch_folder[0], model=str(work / "results" / "model"))
-    result = run_snakemake(tmp_path, config, check=False)
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for path in batch_folder[0].iterdir():
+        (folder / path.name).symlink_to(path.resolve() if path.is_symlink() else path)
+    (folder / "notes.png").write_text("not an image")
+    config = _config(folder, model=str(work / "results" / "model"))
+    result = run_snakemake(tmp_path / "work", config, check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "broken.tif" in output and "segment.on_bad_image: skip" in output
-    assert "train_model" not in output
-    assert not (tmp_path / "results" / "batches" / "plate" / "nuclei.csv").exists()
+    assert "2 of 6 files cannot be used" in output
+    assert "broken.tif" in output and "notes.png" in output
+    assert "segment.on_bad_image: skip" in output
+    assert "train_model" not in output and "rule segment_images" not in output
+    assert not (tmp_path / "work" / "results" / "batches" / "plate" / "nuclei.csv").exists()
+
+
+def test_adding_an_image_reruns_one_segmentation_job(tmp_path, batch_run):
+    """Five images in chunks of one; an image that sorts first is added: only its own chunk
+    is segmented and measured, the others' outputs stay as they were."""
+    import imageio.v3 as iio
+
+    work, _, _, _ = batch_run
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for k in range(5):
+        iio.imwrite(folder / f"f{k}.png", make_nuclei((96, 96), n_nuclei=5, seed=k).image)
+    config = {"batches": {"b": str(folder)},
+              "segment": {"model": str(work / "results" / "model"), "images_per_chunk": 1,
+                          "tile_size": 128}}
+    run_snakemake(tmp_path / "work", config)
+    out = tmp_path / "work" / "results" / "batches" / "b"
+    before = {p: p.stat().st_mtime_ns for p in (out / "segmented").glob("*.csv")}
+    assert len(before) == 10  # five chunks: a table and confidences each
+
+    iio.imwrite(folder / "a.png", make_nuclei((96, 96), n_nuclei=5, seed=9).image)
+    plan = run_snakemake(tmp_path / "work", config, "--dry-run").stdout
+    counts = {}  # the job stats table: "<rule> <count>"
+    for line in plan.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[1].isdigit() and words[0] != "total":
+            counts[words[0]] = words[1]
+    assert counts == {"check_images": "1", "segment_images": "1", "measure_nuclei": "1",
+                      "report_batch": "1", "all": "1"}
+    run_snakemake(tmp_path / "work", config)
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert len(pd.read_csv(out / "images.csv")) == 6
+
+
+def test_a_failed_job_leaves_no_empty_benchmark_folder(tmp_path, batch_run):
+    import shutil
+
+    work, _, _, _ = batch_run
+    model = tmp_path / "model"
+    shutil.copytree(work / "results" / "model", model)
+    (model / "model.keras").write_bytes(b"not a keras file")  # fails when segment_images loads it
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    _write_two_channel_tiff(folder / "a.ome.tif")
+    config = {"batches": {"b": str(folder)}, "segment": {"model": str(model), "nuclear_channel": 1}}
+    result = run_snakemake(tmp_path / "work", config, check=False)
+    assert result.returncode != 0 and "segment_images" in result.stdout + result.stderr
+    benchmarks = tmp_path / "work" / "results" / "benchmarks"
+    assert not benchmarks.exists() or not [p for p in benchmarks.rglob("*") if p.is_dir()
+                                           and not any(p.iterdir())]
 
 
 def test_a_model_folder_from_elsewhere_segments_without_training(tmp_path, batch_run):
@@ -188,7 +251,7 @@ def test_a_model_folder_from_elsewhere_segments_without_training(tmp_path, batch
 
 @pytest.mark.parametrize("problem, named", [
     ("missing", "does not exist"),
-    ("no_thresholds", "thresholds.json is missing"),
+    ("no_thresholds", "lacks thresholds.json"),
 ])
 def test_a_bad_model_folder_is_refused_before_any_job(tmp_path, batch_run, problem, named):
     import shutil
@@ -222,16 +285,6 @@ def test_folders_in_resources_batches_are_batches(tmp_path):
 
     assert declared_batches({}, tmp_path) == {"plate7": "resources/batches/plate7"}
     assert [p.name for p in find_batch_files("resources/batches/plate7", tmp_path)] == ["x.png"]
-
-
-def test_chunks_split_sorted_files_into_consecutive_jobs():
-    from nucleiseg.batches import chunk_files, chunk_names
-
-    files = [f"f{k}.tif" for k in range(5)]
-    assert chunk_names(5, 2) == ["chunk001", "chunk002", "chunk003"]
-    assert chunk_names(0, 64) == ["chunk001"] and chunk_names(64, 64) == ["chunk001"]
-    assert [chunk_files(files, 2, c) for c in chunk_names(5, 2)] == [
-        files[0:2], files[2:4], files[4:]]
 
 
 def test_a_name_declared_twice_for_two_places_is_refused(tmp_path):

@@ -540,6 +540,24 @@ def test_local_bad_path_names_it(tmp_path, kind):
     assert not (tmp_path / "dest" / "dataset.json").exists()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "crc"])
+def test_local_damaged_zip_is_the_users_to_replace_not_to_delete(tmp_path, dsb, damage):
+    """The archive is the user's own file: the message says to replace it, never to delete it."""
+    good = _write_zip(tmp_path / "good.zip", dsb.train_members, zipfile.ZIP_STORED).read_bytes()
+    archive = tmp_path / "stage1_train.zip"
+    if damage == "truncated":
+        archive.write_bytes(good[: len(good) // 2])
+    else:
+        first = next(iter(dsb.train_members.values()))
+        archive.write_bytes(_corrupt_crc(good, first))
+    with pytest.raises(DownloadError) as caught:
+        fetch_dataset({"source": "local", "local": {"path": str(archive)}}, tmp_path / "dest")
+    message = str(caught.value)
+    assert str(archive) in message and "Replace it with a complete copy" in message
+    assert "delete" not in message.lower()
+    assert archive.read_bytes()[:4] == good[:4]  # the user's file is left as it was
+
+
 def test_local_stage1_test_zip_is_not_a_training_set(tmp_path, dsb):
     archive = _write_zip(tmp_path / "stage1_test.zip", dsb.test_members)
     with pytest.raises(DownloadError, match="no masks"):

@@ -19,7 +19,8 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 MAX_FILE_LINES = 350
 MAX_FUNCTION_LINES = 60
 # What common.smk imports at parse time: Snakemake may run without NumPy on a cluster.
-PARSE_TIME = ("batches", "config_keys", "errors", "inference", "modelconfig", "modelfolder")
+PARSE_TIME = ("batches", "chunks", "config_keys", "errors", "inference", "modelconfig",
+              "modelfolder", "modelsource", "run_end")
 
 
 def documented_layers() -> dict[str, int]:

@@ -66,6 +66,9 @@ def test_an_image_without_nuclei_gives_zero_rows_and_a_row_of_zeros(tmp_path, ba
     assert images.loc["two", "n_touching_border"] == 1
     assert images.loc["two", "coverage"] == pytest.approx(200 / (64 * 80))
     assert pd.read_csv(out / "skipped.csv")["image_id"].tolist() == ["bad"]
+    written = pd.read_csv(out / "images.csv")  # whole numbers stay whole beside a skipped file
+    assert {c: str(written[c].dtype) for c in ("height", "width", "n_nuclei")} == {
+        "height": "int64", "width": "int64", "n_nuclei": "int64"}
     plot_montage(images.reset_index(), [tmp_path / "overlays"], out / "montage.png", 24)
     plot_distributions(nuclei, images.reset_index(), out / "distributions.png")
     assert_figure(out / "montage.png", min_ink=0.3)  # the images themselves, not empty panels

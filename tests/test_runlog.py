@@ -47,3 +47,25 @@ def test_a_bug_keeps_its_traceback_in_the_log_and_on_screen(tmp_path):
     result, log = _run(tmp_path, "raise KeyError('oops')")
     assert result.returncode == 1
     assert "KeyError: 'oops'" in log and "KeyError: 'oops'" in result.stderr
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_file_and_exit_1(tmp_path):
+    # As a library outside the package's writers raises it (Keras saving, a log): a bare OSError.
+    result, log = _run(tmp_path, "raise OSError(28, 'No space left on device', 'results/a.tif')")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr + log
+    assert result.stderr.startswith("nucleiseg error: cannot write results/a.tif: the file system "
+                                    "is full (No space left on device). Free space on the file "
+                                    "system mounted at /")
+    assert result.stderr.endswith(", then rerun the same command\n")
+    assert "cannot write results/a.tif" in log
+
+
+def test_a_used_up_quota_is_one_line_too_even_without_a_file_name(tmp_path):
+    raised = "raise RuntimeError('saving failed') from OSError(122, 'Disk quota exceeded')"
+    result, _ = _run(tmp_path, raised)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "nucleiseg error: cannot write a file: the disk quota on the file system is used up "
+        "(Disk quota exceeded). Free space on the file system that holds the outputs or ask for "
+        "a larger quota, then rerun the same command\n")

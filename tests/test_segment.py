@@ -83,6 +83,22 @@ def test_settings_are_checked_with_the_config_key():
     assert settings.nuclear_channel == 1 and settings.pixel_size_um == 0.5
 
 
+def test_pages_setting_is_checked_with_its_key_and_reaches_the_reader(model, tmp_path):
+    with pytest.raises(ConfigError, match="segment.pages must be one of refuse, channels, "
+                                          "got 'bogus'"):
+        SegmentSettings(pages="bogus")
+    assert SegmentSettings().pages == "refuse"
+    pages = tmp_path / "in" / "pages.tif"
+    pages.parent.mkdir()
+    tifffile.imwrite(pages, np.stack([make_nuclei((64, 64), n_nuclei=3, seed=s).image
+                                      for s in (0, 1)]))  # no axes: channels or planes?
+    _, refused = _run(model, [pages], SegmentSettings(on_bad_image="skip"), tmp_path)
+    assert refused.loc[0, "status"] == "skipped" and "segment.pages" in refused.loc[0, "reason"]
+    settings = SegmentSettings.from_config({"nuclear_channel": 1, "pages": "channels"})
+    _, table = _run(model, [pages], settings, tmp_path)
+    assert table.loc[0, "description"] == "channel 1 of channels 0-1 (8-bit)"
+
+
 def test_label_tiffs_carry_the_pixel_size_for_fiji(tmp_path):
     labels = np.arange(12, dtype=np.uint16).reshape(3, 4)
     write_labels(tmp_path / "a.tif", labels, 0.25)

@@ -2,25 +2,41 @@
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The package's parse-time helpers (batches, config_keys, inference, modelconfig, modelfolder)
-# use the standard library only.
+# The package's parse-time helpers (batches, chunks, config_keys, inference, modelconfig,
+# modelfolder, modelsource, run_end) use the standard library only.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from nucleiseg import batches as batch_listing
-from nucleiseg.config_keys import check_renamed_keys
+from nucleiseg import chunks, config_keys, run_end
 from nucleiseg.errors import NucleisegError
 from nucleiseg.inference import TILING_KEYS
 from nucleiseg.modelconfig import training_settings as model_settings
 from nucleiseg import modelfolder
 from nucleiseg.modelfolder import check_model_folder, model_files
+from nucleiseg import modelsource
 
-try:
-    check_renamed_keys(config)
-except NucleisegError as exc:
-    raise WorkflowError(str(exc)) from None
-validate(config, schema="../schemas/config.schema.yaml")
+CONFIG_SCHEMA = Path(workflow.basedir) / config_keys.SCHEMA_FILE
+
+
+def check_config(cfg):
+    """Each mistake as one line naming its dotted key, before `validate` fills the defaults
+    (its own message prints the whole schema and config)."""
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
+    try:
+        config_keys.check_renamed_keys(cfg)
+        config_keys.type_command_line_values(
+            cfg, workflow.config_settings.config, schema
+        )
+        config_keys.check_config(cfg, schema)
+    except NucleisegError as exc:
+        raise WorkflowError(str(exc)) from None
+    validate(cfg, schema=str(CONFIG_SCHEMA))
+
+
+check_config(config)
 
 
 def check_config_consistency(cfg):
@@ -73,47 +89,78 @@ def list_batches():
 
 
 BATCHES = list_batches()
+# batch -> chunk -> files, kept in results/batches/<batch>/chunks.csv from run to run, so that
+# adding or removing images reruns only the chunks they are in.
+CHUNKS = {
+    batch: chunks.batch_chunks(
+        f"results/batches/{batch}", files, config["segment"]["images_per_chunk"]
+    )
+    for batch, files in BATCHES.items()
+}
 
 
 def batch_chunks(batch):
-    return batch_listing.chunk_names(
-        len(BATCHES[batch]), config["segment"]["images_per_chunk"]
-    )
+    return list(CHUNKS[batch])
 
 
 def chunk_images(wildcards):
     """The image files of one chunk (one segment_images and one measure_nuclei job)."""
-    return batch_listing.chunk_files(
-        BATCHES[wildcards.batch],
-        config["segment"]["images_per_chunk"],
-        wildcards.chunk,
-    )
+    return CHUNKS[wildcards.batch][wildcards.chunk]
+
+
+def checked_batch(wildcards):
+    """The batch's check, in fail mode; ancient: a new image rechecks, but reruns no chunk."""
+    if config["segment"]["on_bad_image"] != "fail":
+        return []
+    return ancient(rules.check_images.output.checked.format(batch=wildcards.batch))
 
 
 MODEL_FOLDER = "results/model"
 
 
-def segment_model():
-    """The model folder's files: this workflow's model, or segment.model checked now.
-
-    A model trained elsewhere is checked at parse time (config.json readable, compatible
-    format, model.keras and thresholds.json present), before any image is read.
-    """
-    folder = config["segment"]["model"]
-    if not folder:
-        return model_files(MODEL_FOLDER)
+def check_segment_model(segment):
+    """The folder segment_images reads, checked once at parse time, before any image is read
+    and so that the input function segment_model never raises: this workflow's model; a
+    segment.model folder (config.json readable, compatible format, model.keras and
+    thresholds.json present); or, for an archive by address with its segment.model_sha256,
+    resources/models/<sha256>, which the rule fetch_model fetches and checks."""
     try:
-        check_model_folder(folder)
+        archive = modelsource.model_archive(segment["model"], segment["model_sha256"])
+    except NucleisegError as exc:
+        raise WorkflowError(str(exc)) from None
+    if archive:
+        return archive.folder
+    if not segment["model"]:
+        return MODEL_FOLDER
+    try:
+        check_model_folder(segment["model"])
     except NucleisegError as exc:
         raise WorkflowError(f"segment.model: {exc}") from None
-    return model_files(folder)
+    return segment["model"]
+
+
+SEGMENT_MODEL = check_segment_model(config["segment"])
+
+
+def segment_model():
+    """The model folder's files: this workflow's model, segment.model, or its fetched copy."""
+    return model_files(SEGMENT_MODEL)
 
 
 def batch_outputs(batch):
-    return [
+    """A batch's final targets: its tables and montage, and with segment.exports its chunks'
+    exports for viewers."""
+    outputs = [
         f"results/batches/{batch}/{name}"
         for name in ("nuclei.csv", "images.csv", "skipped.csv", "montage.png")
     ]
+    if config["segment"]["exports"]:
+        outputs += expand(
+            "results/batches/{batch}/exports/{chunk}",
+            batch=batch,
+            chunk=batch_chunks(batch),
+        )
+    return outputs
 
 
 def inference_tiling():

@@ -24,10 +24,29 @@ rule make_synthetic_batch:
         "../scripts/make_synthetic_batch.py"
 
 
+# With segment.on_bad_image: fail, every file of the batch is read once before any is
+# segmented, so that one run names all the files that cannot be used, not the first.
+rule check_images:
+    input:
+        images=lambda wildcards: BATCHES[wildcards.batch],
+    output:
+        checked="results/batches/{batch}/checked.csv",
+    log:
+        "logs/check_images/{batch}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        nuclear_channel=config["segment"]["nuclear_channel"],
+        pages=config["segment"]["pages"],
+    script:
+        "../scripts/check_images.py"
+
+
 rule segment_images:
     input:
         unpack(lambda wildcards: segment_model()),
         images=chunk_images,
+        checked=checked_batch,
     output:
         labels=directory("results/batches/{batch}/labels/{chunk}"),
         probabilities=directory("results/batches/{batch}/probabilities/{chunk}"),
@@ -46,6 +65,7 @@ rule segment_images:
     params:
         settings={k: v for k, v in config["segment"].items() if k not in TILING_KEYS},
         tiling=inference_tiling(),
+        tta=config["segment"]["tta"],
     script:
         "../scripts/segment_images.py"
 
@@ -78,6 +98,7 @@ rule measure_nuclei:
         mem_mb=4000,
     params:
         nuclear_channel=config["segment"]["nuclear_channel"],
+        pages=config["segment"]["pages"],
     script:
         "../scripts/measure_nuclei.py"
 

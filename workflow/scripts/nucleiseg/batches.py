@@ -1,7 +1,5 @@
-"""Which batches there are, which files each holds, and how they are cut into chunks.
-
-A chunk is the set of a batch's images that one segment_images job (and one measure_nuclei
-job) works on: `segment.images_per_chunk` of them.
+"""Which batches there are, which files each holds, and their image ids (chunks.py cuts a
+batch into chunks).
 
 The Snakefile calls this at parse time to build the jobs, so it uses the standard library only:
 on a cluster, Snakemake itself may run in an environment without NumPy (`--sdm conda` gives
@@ -139,20 +137,3 @@ def check_unique_ids(paths: list[Path]) -> None:
             "suffix): " + "; ".join(clashes) + ". Rename or remove one of each pair so that "
             "their results can be told apart"
         )
-
-
-def chunk_names(n_files: int, per_chunk: int) -> list[str]:
-    """Names of the chunks a batch of n_files is cut into: 'chunk001', 'chunk002', ..."""
-    if per_chunk < 1:
-        raise ConfigError(f"segment.images_per_chunk must be at least 1, got {per_chunk}")
-    count = max(1, -(-n_files // per_chunk))
-    return [f"chunk{k + 1:03d}" for k in range(count)]
-
-
-def chunk_files(files: list[Path], per_chunk: int, chunk: str) -> list[Path]:
-    """The files of one chunk: consecutive runs of `per_chunk` files in sorted order."""
-    names = chunk_names(len(files), per_chunk)
-    if chunk not in names:
-        raise ConfigError(f"no chunk {chunk!r} in a batch of {len(files)} files")
-    start = names.index(chunk) * per_chunk
-    return files[start:start + per_chunk]

@@ -1,7 +1,7 @@
-"""Where TensorFlow runs: CPU threads, the GPU check, mixed precision, several GPUs.
+"""Where TensorFlow runs: CPU threads, determinism, the GPU check, mixed precision, several GPUs.
 
-Every stage that runs the network sets its threads here (as Cellpose's core.assign_device), and
-training picks its device and distribution strategy here.
+Every stage that runs the network sets TensorFlow up here (as Cellpose's core.assign_device),
+and training picks its device and distribution strategy here.
 """
 
 from __future__ import annotations
@@ -13,13 +13,20 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def limit_threads(threads: int) -> None:
-    """Keep TensorFlow to the job's cores (Snakemake's threads); 0 leaves its default (all)."""
+def configure_tensorflow(threads: int) -> None:
+    """Keep TensorFlow to the job's cores (Snakemake's threads; 0 leaves its default, all), and
+    make it deterministic on a CPU: the same settings and seed give the same model and the same
+    labels, run after run (op determinism; tf.data keeps its order). On a GPU, cuDNN's fastest
+    kernels are not deterministic and some ops have no deterministic GPU kernel: runs there are
+    left as fast as they are, and may differ in the last bits.
+    """
     import tensorflow as tf
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    if not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
 
 
 def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:

@@ -2,12 +2,13 @@
 
 Every writer goes through `atomic_path`/`atomic_dir`: the data goes to a temporary name beside the
 target and is renamed into place only once complete, so a crash or a bad input never leaves a file
-that looks finished.
+that looks finished. A write refused for want of space is a DiskFullError naming the target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -18,10 +19,15 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import BadInputError
+from .errors import BadInputError, DiskFullError, disk_full_error
 
+# Each image suffix and the type it promises; each type's first bytes (TIFF: both byte orders,
+# and BigTIFF), checked before decoding.
+_TYPES = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_SIGNATURES = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",),
+               "TIFF": (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")}
 TIFF_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = (".png", *TIFF_SUFFIXES, ".jpg", ".jpeg")
+IMAGE_SUFFIXES = tuple(_TYPES)
 CORRUPT_HINT = "The file is corrupt or truncated; replace it or remove it"
 
 
@@ -48,20 +54,12 @@ def is_hidden(path: str | Path) -> bool:
 def read_image(path: str | Path) -> np.ndarray:
     """Read a PNG, TIFF or JPEG as stored (dtype and channels untouched).
 
-    Raises BadInputError naming the file for a missing, empty, unsupported or unreadable file.
+    Raises BadInputError naming the file for a missing, empty, unsupported or unreadable file
+    (check_image_file, then the decoder's own refusal).
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise BadInputError(path, "the file is empty (0 bytes)", "Replace it or remove it")
+    check_image_file(path)
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise BadInputError(
-            path,
-            f"not a supported image type ({suffix or 'no extension'})",
-            f"Images must be one of {', '.join(IMAGE_SUFFIXES)}; move other files elsewhere",
-        )
     try:
         if suffix in TIFF_SUFFIXES:
             import tifffile
@@ -84,6 +82,44 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
+def check_image_file(path: str | Path) -> None:
+    """BadInputError naming the file if it is missing, empty, of no image type, or its first
+    bytes are not those of the type its suffix names.
+
+    Checked before decoding: a decoder handed a text file named .png answers with advice about
+    its own plugins (imageio suggests installing a video reader), not with what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise BadInputError(path, "the file is empty (0 bytes)", "Replace it or remove it")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise BadInputError(
+            path,
+            f"not a supported image type ({suffix or 'no extension'})",
+            f"Images must be one of {', '.join(IMAGE_SUFFIXES)}; move other files elsewhere",
+        )
+    with open(path, "rb") as stream:
+        head = stream.read(8)
+    promised = _TYPES[suffix]
+    # A file shorter than the signature that starts like it is truncated: the decoder says so.
+    if any(head.startswith(s) or s.startswith(head) for s in _SIGNATURES[promised]):
+        return
+    actual = next((kind for kind, signatures in _SIGNATURES.items()
+                   if any(head.startswith(s) for s in signatures)), None)
+    raise BadInputError(
+        path, f"is not a {promised} file (its first bytes are {head!r})",
+        f"It is a {actual} file: give it the suffix {_suffix_of(actual)}" if actual else
+        "The file is not an image or has the wrong suffix; replace it or remove it",
+    )
+
+
+def _suffix_of(kind: str) -> str:
+    return next(suffix for suffix, named in _TYPES.items() if named == kind)
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     """Delete what a killed earlier attempt at writing `path` left beside it.
 
@@ -99,28 +135,60 @@ def _remove_stale_temporaries(path: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# NumPy's tofile (behind tifffile and np.save) reports a short write as "N requested and M
+# written", without an errno. A short write on a file system with less than this left is taken
+# for a full one; the margin covers space freed meanwhile by other writers' failed temporaries.
+_NEARLY_FULL_BYTES = 64 << 20
+
+
+def _as_disk_full(exc: OSError, path: Path) -> DiskFullError | None:
+    """A DiskFullError naming `path` if `exc`, raised while writing it, is a full disk."""
+    full = disk_full_error(exc, path)
+    if full is None and exc.errno is None:
+        try:
+            stats = os.statvfs(path.parent)
+        except OSError:
+            return None
+        if stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES:
+            full = DiskFullError(path, errno.ENOSPC)
+    return full
+
+
 @contextlib.contextmanager
 def _atomic(path: str | Path, folder: bool) -> Iterator[Path]:
-    """A temporary file or folder beside `path`, renamed onto it only if the block succeeds."""
+    """A temporary file or folder beside `path`, renamed onto it only if the block succeeds.
+
+    The temporary is removed whatever happens; a full disk is a DiskFullError naming `path`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    if folder:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
+        if folder:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
         yield tmp
         os.chmod(tmp, _DIR_MODE if folder else _FILE_MODE)
         if folder and path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except OSError as exc:
+        full = _as_disk_full(exc, path)  # before the cleanup: the partial file still holds its space
+        if full is None:
+            raise
+        raise full from exc
+    except DiskFullError as exc:  # from a file written into the temporary folder: name its target
+        if tmp is None or exc.path is None or tmp not in exc.path.parents:
+            raise
+        raise DiskFullError(path / exc.path.relative_to(tmp), exc.number) from exc.__cause__
     finally:
-        if folder and tmp.exists():
+        if tmp is not None and folder and tmp.exists():
             shutil.rmtree(tmp)
-        elif not folder:
+        elif tmp is not None and not folder:
             tmp.unlink(missing_ok=True)
 
 

@@ -65,8 +65,11 @@ def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: floa
 
 
 def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
-                   overlays_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   overlays_dir: Path, pages: str = "refuse") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Nuclei of every segmented (status ok) image of a chunk's table, and an overlay each.
+
+    The raw files are re-read with the settings segmentation read them with
+    (segment.nuclear_channel, segment.pages).
 
     Returns the nuclei table and per image the seconds taken to measure (image_id,
     seconds_measure, seconds_overlay).
@@ -77,7 +80,7 @@ def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_chan
                 for key, group in confidences.groupby("image_id")}
     for row in images[images["status"] == "ok"].itertuples():
         start = time.perf_counter()
-        image = read_batch_image(row.file, nuclear_channel)
+        image = read_batch_image(row.file, nuclear_channel, pages)
         labels = tifffile.imread(row.labels_file)
         pixel_size = None if pd.isna(row.pixel_size_um) else float(row.pixel_size_um)
         tables.append(measure_image(labels, image.intensity, pixel_size, row.image_id,

@@ -30,14 +30,16 @@ def check_model_folder(folder: str | Path, thresholds: bool = True) -> ModelConf
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"model folder {folder} does not exist; train one (rule train_model) or fix the path")
-    missing = [name for name in (CONFIG_FILE, MODEL_FILE) if not (folder / name).is_file()]
-    if missing:
+    needed = (CONFIG_FILE, MODEL_FILE, THRESHOLDS_FILE) if thresholds else (CONFIG_FILE, MODEL_FILE)
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if set(missing) - {THRESHOLDS_FILE}:
         raise ConfigError(
             f"model folder {folder} lacks {', '.join(missing)}: it is not a nucleiseg model "
-            "folder, or its training did not finish"
+            "folder, or its training did not finish; point it at a finished run's "
+            "results/model"
         )
     config = ModelConfig.load(folder / CONFIG_FILE)
-    if thresholds and not (folder / THRESHOLDS_FILE).is_file():
+    if missing:
         raise ConfigError(
             f"model folder {folder} lacks {THRESHOLDS_FILE}: run rule optimize_thresholds for "
             "that model (or copy the thresholds.json that came with it)"

@@ -54,6 +54,8 @@ def images_table(segmented: pd.DataFrame, nuclei: pd.DataFrame,
     table = table.merge(timings, on="image_id", how="left")
     counts = ["n_nuclei", "n_touching_border"]
     table[counts] = table[counts].fillna(0).astype(int)  # an image without nuclei: zeros
+    # Skipped rows had no size, which made these columns float in the chunk tables.
+    table[["height", "width"]] = table[["height", "width"]].astype(int)
     table["coverage"] = table.pop("area_sum").fillna(0) / (table["height"] * table["width"])
     return table[list(IMAGES_COLUMNS)]
 

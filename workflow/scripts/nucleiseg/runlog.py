@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from .errors import NucleisegError
+from .errors import NucleisegError, disk_full_error
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -18,9 +18,11 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def rule_log(log_path: str | Path) -> Iterator[logging.Logger]:
     """Send stderr and logging to `log_path` for the duration of a rule script.
 
-    A NucleisegError (bad input, config, download) is logged and printed as one line to the
-    terminal, and the script exits with status 1, so Snakemake fails the job and removes its
-    outputs. Any other exception is a bug: its traceback goes to the log and to the terminal.
+    A NucleisegError (bad input, config, download, full disk) is logged and printed as one line
+    to the terminal, and the script exits with status 1, so Snakemake fails the job and removes
+    its outputs. A full disk met outside the package's writers (an OSError ENOSPC or EDQUOT from
+    any library) is one too. Any other exception is a bug: its traceback goes to the log and to
+    the terminal.
     Output written straight to file descriptor 2 (TensorFlow's C++ logging) goes to the log.
     """
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -36,13 +38,14 @@ def rule_log(log_path: str | Path) -> Iterator[logging.Logger]:
         logger = logging.getLogger("nucleiseg")
         try:
             yield logger
-        except NucleisegError as exc:
-            logger.error("%s", exc)
-            print(f"nucleiseg error: {exc}", file=screen, flush=True)
+        except Exception as exc:
+            error = exc if isinstance(exc, NucleisegError) else disk_full_error(exc)
+            if error is None:
+                logger.exception("unexpected error (a bug: please report it with this log)")
+                raise
+            logger.error("%s", error)
+            print(f"nucleiseg error: {error}", file=screen, flush=True)
             raise SystemExit(1) from None
-        except Exception:
-            logger.exception("unexpected error (a bug: please report it with this log)")
-            raise
         finally:
             sys.stderr = previous
             os.dup2(saved, 2)

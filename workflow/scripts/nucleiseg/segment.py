@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import BatchImage, read_batch_image
+from .batch_io import SKIP_HINT, BatchImage, check_pages, read_batch_image
 from .batches import image_id
 from .errors import BadInputError, ConfigError, check_on_bad_image
 from .io import write_csv, write_tiff
@@ -36,11 +36,13 @@ class SegmentSettings:
     """
 
     nuclear_channel: int = 0
+    pages: str = "refuse"  # TIFF pages without axis metadata: refused, or channels (batch_io.PAGES)
     pixel_size_um: float = 0.0  # 0: from each file's metadata
     on_bad_image: str = "fail"
     save_probabilities: bool = False
 
     def __post_init__(self):
+        check_pages(self.pages)
         check_on_bad_image(self.on_bad_image, "segment.on_bad_image")
         if self.pixel_size_um < 0:
             raise ConfigError(f"segment.pixel_size_um must be >= 0, got {self.pixel_size_um}")
@@ -49,6 +51,7 @@ class SegmentSettings:
     def from_config(cls, section: dict) -> SegmentSettings:
         return cls(
             nuclear_channel=int(section.get("nuclear_channel", 0)),
+            pages=section.get("pages", "refuse"),
             pixel_size_um=float(section.get("pixel_size_um", 0.0)),
             on_bad_image=section.get("on_bad_image", "fail"),
             save_probabilities=bool(section.get("save_probabilities", False)),
@@ -104,13 +107,11 @@ def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSett
     for path in files:
         start = time.perf_counter()
         try:
-            image = read_batch_image(path, settings.nuclear_channel)
+            image = read_batch_image(path, settings.nuclear_channel, settings.pages)
         except BadInputError as exc:
             if settings.on_bad_image == "fail":
-                raise BadInputError(
-                    exc.path, exc.problem,
-                    (exc.hint + ". " if exc.hint else "")
-                    + "Or set segment.on_bad_image: skip to leave such files out") from None
+                raise BadInputError(exc.path, exc.problem,
+                                    (exc.hint + ". " if exc.hint else "") + SKIP_HINT) from None
             log.warning("skipping %s: %s", path, exc.problem)
             rows.append(_bad_row(path, exc, time.perf_counter() - start))
             continue

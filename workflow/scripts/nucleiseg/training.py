@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from .data import TileSet, load_tiles, make_dataset, validation_for_replicas
-from .devices import (distribution_strategy, limit_threads, patches_per_replica, select_device,
-                      training_devices)
+from .devices import (configure_tensorflow, distribution_strategy, patches_per_replica,
+                      select_device, training_devices)
 from .errors import ConfigError
 from .losses import bce_dice_loss, foreground_dice
 from .modelconfig import ModelConfig
@@ -135,7 +135,7 @@ def train_model(
     """
     import keras
 
-    limit_threads(threads)
+    configure_tensorflow(threads)
     strategy, device, mixed = _strategy(config, require_gpu, mixed_precision, gpus, devices)
     keras.utils.set_random_seed(config.train_seed)
     state, out = Path(state_dir), Path(out_dir)

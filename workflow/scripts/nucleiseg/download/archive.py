@@ -69,14 +69,18 @@ def zip_problem(path: str | Path) -> str | None:
     return None
 
 
-def verify_zip(path: str | Path, what: str | None = None) -> None:
+# What to do about a damaged archive that this workflow downloaded, and one the user gave.
+REDOWNLOAD = "The file is incomplete or damaged; delete it and download it again"
+REPLACE_LOCAL = ("The file is incomplete or damaged. Replace it with a complete copy (Kaggle's "
+                 "data-science-bowl-2018.zip or stage1_train.zip), or point dataset.local.path at "
+                 "an extracted folder")
+
+
+def verify_zip(path: str | Path, what: str | None = None, remedy: str = REDOWNLOAD) -> None:
     """Raise DownloadError naming `path` unless it is a complete zip archive."""
     problem = zip_problem(path)
     if problem:
-        raise DownloadError(
-            f"{what or path}: {problem}. The file is incomplete or damaged; delete it and "
-            "download it again"
-        )
+        raise DownloadError(f"{what or path}: {problem}. {remedy}")
 
 
 def check_solution_csv(path: str | Path, what: str | None = None) -> None:
@@ -115,7 +119,11 @@ def _is_junk(name: str) -> bool:
     return name.startswith(_JUNK_PREFIXES) or PurePosixPath(name).name in (".DS_Store",)
 
 
-def check_members(zf: zipfile.ZipFile, archive: str | Path) -> None:
+NOT_GENUINE = ("The archive is not a genuine DSB2018 archive; get it again from Kaggle or the "
+               "Broad Institute")
+
+
+def check_members(zf: zipfile.ZipFile, archive: str | Path, remedy: str = NOT_GENUINE) -> None:
     """Refuse the whole archive if any member would land outside the extraction folder."""
     for name in zf.namelist():
         try:
@@ -123,8 +131,7 @@ def check_members(zf: zipfile.ZipFile, archive: str | Path) -> None:
         except DownloadError:
             raise DownloadError(
                 f"{archive}: refusing to extract, member {name!r} would be written outside "
-                "the target folder (absolute path or '..'). The archive is not a genuine "
-                "DSB2018 archive; get it again from Kaggle or the Broad Institute"
+                f"the target folder (absolute path or '..'). {remedy}"
             ) from None
 
 
@@ -177,6 +184,34 @@ def extract_member(archive: str | Path, member: str, target: str | Path) -> Path
     return target
 
 
+def extract_folder(zf: zipfile.ZipFile, prefix: str, target: str | Path) -> int:
+    """Extract the members under the folder `prefix` ('' = the root) to the folder `target`,
+    without that prefix, atomically (an existing `target` is replaced once the new one is
+    complete); junk (`__MACOSX/`, `.DS_Store`) and members elsewhere are skipped. The names
+    must have passed `check_members`. Returns the number of files written."""
+    strip = PurePosixPath(prefix).parts if prefix else ()
+    n_files = skipped = 0
+    with atomic_dir(target) as tmp:
+        for info in zf.infolist():
+            rel = safe_member_path(info.filename)
+            if _is_junk(info.filename) or rel.parts[: len(strip)] != strip:
+                skipped += 1
+                continue
+            if len(rel.parts) == len(strip):
+                continue
+            out = tmp.joinpath(*rel.parts[len(strip):])
+            if info.is_dir():
+                out.mkdir(parents=True, exist_ok=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            n_files += 1
+    if skipped:
+        log.warning("%s: skipped %d members outside %r", zf.filename, skipped, prefix or "/")
+    return n_files
+
+
 def extract_layout_zip(archive: str | Path, target: str | Path, *, need_masks: bool) -> Path:
     """Extract a stage1_train/stage1_test zip into the folder `target`, atomically.
 
@@ -205,33 +240,12 @@ def extract_layout_zip(archive: str | Path, target: str | Path, *, need_masks: b
                     f"{archive}: holds images but no masks (<id>/masks/*.png), so it is not the "
                     "training set (stage1_test.zip has no masks); use stage1_train.zip"
                 )
-            prefix = prefixes.pop()
-            strip = len(PurePosixPath(prefix).parts) if prefix else 0
-            n_files = skipped = 0
-            with atomic_dir(target) as tmp:
-                for info in zf.infolist():
-                    rel = safe_member_path(info.filename)
-                    if _is_junk(info.filename) or rel.parts[:strip] != PurePosixPath(prefix).parts:
-                        skipped += 1
-                        continue
-                    rel = PurePosixPath(*rel.parts[strip:]) if len(rel.parts) > strip else None
-                    if rel is None:
-                        continue
-                    out = tmp.joinpath(*rel.parts)
-                    if info.is_dir():
-                        out.mkdir(parents=True, exist_ok=True)
-                        continue
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
-                    n_files += 1
+            n_files = extract_folder(zf, prefixes.pop(), target)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
         raise DownloadError(
             f"{archive}: extraction failed ({type(exc).__name__}: {exc}). The archive is damaged "
             "or the disk is full; delete the archive and download it again"
         ) from exc
-    if skipped:
-        log.warning("%s: skipped %d members outside %r", archive, skipped, prefix or "/")
     log.info("extracted %s -> %s (%d files)", archive, target, n_files)
     return target
 

@@ -34,6 +34,7 @@ from .archive import (
     image_layout_prefixes,
     install_kaggle_outer,
     install_stage_files,
+    REPLACE_LOCAL,
     verify_zip,
 )
 
@@ -74,7 +75,7 @@ def _from_folder(folder: Path, dest: Path) -> Layout:
         train_zip, test_zip, solution = folder / TRAIN_ZIP, folder / TEST_ZIP, folder / SOLUTION
         present = [p for p in (train_zip, test_zip) if p.is_file()]
         for archive in present:
-            verify_zip(archive)
+            verify_zip(archive, remedy=REPLACE_LOCAL)
             log.info("verified %s", archive)
         return install_stage_files(
             dest,
@@ -90,7 +91,7 @@ def _from_folder(folder: Path, dest: Path) -> Layout:
 
 
 def _from_zip(archive: Path, dest: Path) -> Layout:
-    verify_zip(archive)
+    verify_zip(archive, remedy=REPLACE_LOCAL)
     log.info("verified %s", archive)
     with zipfile.ZipFile(archive) as zf:
         check_members(zf, archive)
@@ -125,7 +126,7 @@ def fetch_local(settings: dict, dest: Path) -> Layout:
     if path.is_file() and zipfile.is_zipfile(path):
         return _from_zip(path, dest)
     if path.is_file() and path.suffix.lower() == ".zip":
-        verify_zip(path)  # raises DownloadError: damaged or truncated
+        verify_zip(path, remedy=REPLACE_LOCAL)  # raises DownloadError: damaged or truncated
     raise ConfigError(
         f"dataset.local.path: {path} is neither a zip archive nor a folder. {ACCEPTED}"
     )
