@@ -1,5 +1,9 @@
 """CellProfiler as the oracle: its MeasureObjectSizeShape and MeasureObjectIntensity on arrays.
 
+MeasureObjectSizeShape runs with its advanced measurements (the moments and the inertia tensor)
+and without Zernike features; the object centres Location_Center_X/Y are added as the Identify
+modules add them (ImageSegmentation.add_measurements, which IdentifyPrimaryObjects calls).
+
 Run with the python of .venv-cellprofiler (CellProfiler 4.2.8.1, Python 3.8/3.9; .ci/install-
 cellprofiler), not the project's: tests/test_cellprofiler.py calls it as a subprocess.
 
@@ -29,6 +33,7 @@ import cellprofiler_core.preferences
 
 cellprofiler_core.preferences.set_headless()
 
+from cellprofiler.modules.identifyprimaryobjects import IdentifyPrimaryObjects  # noqa: E402
 from cellprofiler.modules.measureobjectintensity import MeasureObjectIntensity  # noqa: E402
 from cellprofiler.modules.measureobjectsizeshape import MeasureObjectSizeShape  # noqa: E402
 from cellprofiler_core.image import Image, ImageSetList  # noqa: E402
@@ -45,7 +50,7 @@ def _modules():
     shape = MeasureObjectSizeShape()
     shape.objects_list.value = OBJECTS
     shape.calculate_zernikes.value = False
-    shape.calculate_advanced.value = False
+    shape.calculate_advanced.value = True
     intensity = MeasureObjectIntensity()
     intensity.images_list.value = IMAGE
     intensity.objects_list.value = OBJECTS
@@ -78,6 +83,8 @@ def measure(labels, intensity):
         workspace = Workspace(pipeline, module, image_set, object_set, measurements,
                               image_set_list)
         module.run(workspace)
+    # What IdentifyPrimaryObjects.run ends with: Location_Center_X/Y of the objects
+    IdentifyPrimaryObjects().add_measurements(workspace, OBJECTS)
     names = [name for name in measurements.get_feature_names(OBJECTS)
              if name.split("_")[0] in ("AreaShape", "Intensity", "Location")]
     table = {name: np.asarray(measurements.get_current_measurement(OBJECTS, name), float)

@@ -2,17 +2,19 @@
 
 CellProfiler 4.2.8.1 runs in its own virtualenv, .venv-cellprofiler/ (Python 3.9; installed by
 `.ci/install-cellprofiler`); tests/cellprofiler_oracle.py runs its MeasureObjectSizeShape and
-MeasureObjectIntensity on the same label and intensity arrays as `measure_labels`, and every
-column both write is compared nucleus by nucleus (relative tolerance 1e-6). The cases: 12 real
-DSB2018 images (labels from their masks, intensity their gray channel, read in place) and
-synthetic edge cases (touching ellipses at random angles, lines 1-3 px wide, single pixels,
-rings, objects cut by every edge and corner).
+MeasureObjectIntensity (and the Identify modules' object centres) on the same label and
+intensity arrays as `measure_labels`, and every column the catalogue marks as CellProfiler's
+(Column.cellprofiler) is compared nucleus by nucleus (relative tolerance 1e-6); the columns of
+our own must not be among CellProfiler's names. The cases: 12 real DSB2018 images (labels from
+their masks, intensity their gray channel, read in place) and synthetic edge cases (touching
+ellipses at random angles, lines 1-3 px wide, single pixels, rings, objects cut by every edge
+and corner, one filling its image).
 
-Columns whose definitions differ from CellProfiler's today are listed once, in
-KNOWN_DIFFERENCES: the test passes while they differ and fails if any other column drifts, or
-if a listed one comes to agree (remove it from the table then). The per-column report
-(`pytest -m cellprofiler -rP tests/test_cellprofiler.py` shows it) says how far apart they are.
-Skipped, with the reason, where .venv-cellprofiler/ is absent.
+Where a CellProfiler column cannot hold CellProfiler's value, KNOWN_DIFFERENCES says so, once,
+with the nuclei it may differ on: the test passes there and fails if any other column or
+nucleus drifts, or if a listed column comes to agree (remove it from the table then). The
+per-column report (`pytest -m cellprofiler -rP tests/test_cellprofiler.py` shows it) says how
+far apart they are. Skipped, with the reason, where .venv-cellprofiler/ is absent.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from skimage.draw import disk, ellipse
 from conftest import REPO, SHARED_DSB, pick_ids
 from nucleiseg.io import read_image
 from nucleiseg.labels import masks_to_labels, relabel
-from nucleiseg.morphometrics import column_names, measure_labels
+from nucleiseg.morphometrics import PIXEL_COLUMNS, measure_labels
 from nucleiseg.normalize import to_channels_last
 
 ORACLE_PYTHON = REPO / ".venv-cellprofiler" / "bin" / "python"
@@ -57,10 +59,6 @@ def _tie(frame: pd.DataFrame) -> pd.Series:
     return frame["brightest_pixels"] > 1
 
 
-def _no_perimeter(frame: pd.DataFrame) -> pd.Series:
-    return frame["AreaShape_Perimeter"] == 0
-
-
 @dataclass(frozen=True)
 class Known:
     """A column whose definition differs from CellProfiler 4.2.8.1's, and why. `where`: the
@@ -70,43 +68,12 @@ class Known:
     where: Callable[[pd.DataFrame], pd.Series] | None = None
 
 
-# The one table of expected differences. Lines in CellProfiler 4.2.8.1 / centrosome 1.2.3.
-KNOWN_DIFFERENCES = {
-    "AreaShape_MinFeretDiameter": Known(
-        "CellProfiler: hull of the pixel centres (centrosome.cpmorphology.convex_hull_ijv, "
-        "feret_diameter); nucleiseg: of the pixels as unit squares"),
-    "AreaShape_MaxFeretDiameter": Known(
-        "as MinFeretDiameter: pixel centres (a single pixel 0, a line of n n - 1) against "
-        "unit squares"),
-    "AreaShape_Orientation": Known(
-        "CellProfiler 4 writes scikit-image 0.18.3's orientation in degrees (angle from the "
-        "row axis, measureobjectsizeshape.py:679; +-45 swapped where mu20 == mu02, a bug fixed "
-        "in 0.19); nucleiseg: 90 - that, as CellProfiler documents, NaN for equal axes"),
-    "AreaShape_FormFactor": Known(
-        "objects of 1-2 px (perimeter 0): CellProfiler divides by zero (inf), nucleiseg NaN",
-        _no_perimeter),
-    "Intensity_MedianIntensity": Known(
-        "CellProfiler interpolates the sorted values at position n / 2 (0-based; for odd n the "
-        "mean of the middle value and the next), nucleiseg at (n - 1) / 2"),
-    "Intensity_LowerQuartileIntensity": Known(
-        "CellProfiler: position n / 4, nucleiseg (n - 1) / 4"),
-    "Intensity_UpperQuartileIntensity": Known(
-        "CellProfiler: position 3n / 4, nucleiseg 3(n - 1) / 4"),
-    "Intensity_MADIntensity": Known(
-        "CellProfiler: |x - its median| at position n / 2, from its own median"),
-    "Intensity_IntegratedIntensityEdge": Known(
-        "CellProfiler's edge: find_boundaries(mode='inner'), a 4-neighbour of another value, "
-        "the image border not outside; nucleiseg: an 8-neighbour outside, border outside"),
-    "Intensity_MeanIntensityEdge": Known("the edge pixels, as IntegratedIntensityEdge"),
-    "Intensity_StdIntensityEdge": Known("the edge pixels, as IntegratedIntensityEdge"),
-    "Intensity_MinIntensityEdge": Known("the edge pixels, as IntegratedIntensityEdge"),
-    "Intensity_MaxIntensityEdge": Known("the edge pixels, as IntegratedIntensityEdge"),
-    "Location_MaxIntensity_X": Known(
-        "ties for the brightest pixel: CellProfiler's scipy.ndimage.maximum_position takes the "
-        "last of the ties after an unstable argsort (depends on NumPy's sort), nucleiseg the "
-        "first in row-major order", _tie),
-    "Location_MaxIntensity_Y": Known("ties, as Location_MaxIntensity_X", _tie),
-}
+# The one table of expected differences. Lines in CellProfiler 4.2.8.1.
+_TIES = Known(
+    "ties for the brightest pixel: CellProfiler's scipy.ndimage.maximum_position "
+    "(measureobjectintensity.py:400-411) takes whichever of them an unstable argsort puts last "
+    "(it depends on NumPy's sort), nucleiseg the first in row-major order", _tie)
+KNOWN_DIFFERENCES = {"Location_MaxIntensity_X": _TIES, "Location_MaxIntensity_Y": _TIES}
 
 
 # --- the cases ---------------------------------------------------------------------------------
@@ -211,9 +178,14 @@ def _synthetic_intensity(labels: np.ndarray, rng, continuous: bool) -> np.ndarra
     return intensity
 
 
+def _whole_image_case(rng) -> Case:
+    """One nucleus filling its image: no pixel has a neighbour of another value, so no edge."""
+    return Case("synthetic_whole", np.ones((6, 7), np.int32), rng.uniform(0, 1000, (6, 7)))
+
+
 def _synthetic_cases() -> list[Case]:
     rng = np.random.default_rng(2018)
-    cases = []
+    cases = [_whole_image_case(rng)]
     for name, labels in [("ellipses", _ellipses(rng)), ("lines", _lines()),
                          ("pixels", _pixels()), ("rings", _rings()), ("borders", _borders())]:
         labels, _ = relabel(labels)
@@ -262,7 +234,7 @@ def _oracle(cases: list[Case], folder: Path) -> dict[str, pd.DataFrame]:
     assert result.returncode == 0, f"the CellProfiler oracle failed:\n{result.stderr[-4000:]}"
     tables = {}
     for case in cases:
-        table = pd.read_csv(folder / "out" / f"{case.name}.csv")
+        table = pd.read_csv(folder / "out" / f"{case.name}.csv").copy()  # one block a dtype
         tables[case.name] = table.rename(
             columns=lambda name: name.removesuffix(IMAGE_SUFFIX)).rename(
             columns={"ObjectNumber": "Label"})
@@ -284,8 +256,12 @@ def measured(cases, tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.concat(theirs_parts, ignore_index=True))
 
 
+CELLPROFILER_COLUMNS = [c.name for c in PIXEL_COLUMNS if c.cellprofiler]
+OWN_COLUMNS = [c.name for c in PIXEL_COLUMNS if not c.cellprofiler]
+
+
 def _shared_columns(ours: pd.DataFrame, theirs: pd.DataFrame) -> list[str]:
-    return [name for name in column_names() if name != "Label" and name in theirs.columns]
+    return [name for name in CELLPROFILER_COLUMNS if name in theirs.columns]
 
 
 @dataclass
@@ -361,13 +337,36 @@ def test_oracle_measures_the_same_nuclei(measured):
                                   check_dtype=False)
 
 
-def test_every_measurement_column_is_compared(measured):
-    """Each of nucleiseg's shape, intensity and location columns has CellProfiler's twin."""
+def test_every_cellprofiler_column_is_compared(measured):
+    """Each column the catalogue calls CellProfiler's is one CellProfiler writes; each of our own
+    has a name CellProfiler does not use."""
     ours, theirs = measured
-    measured_columns = [name for name in column_names() if name != "Label"]
-    assert _shared_columns(ours, theirs) == measured_columns, (
-        f"not written by CellProfiler: {sorted(set(measured_columns) - set(theirs.columns))}")
-    assert set(KNOWN_DIFFERENCES) <= set(measured_columns)
+    assert _shared_columns(ours, theirs) == CELLPROFILER_COLUMNS, (
+        f"not written by CellProfiler: {sorted(set(CELLPROFILER_COLUMNS) - set(theirs.columns))}")
+    # Label: the rows are joined on it (CellProfiler's ObjectNumber, renamed)
+    own = set(OWN_COLUMNS) - {"Label"}
+    assert sorted(own & set(theirs.columns)) == [], "own columns named as CellProfiler's"
+    assert set(KNOWN_DIFFERENCES) <= set(CELLPROFILER_COLUMNS)
+
+
+def test_cases_hold_the_corner_cases_the_definitions_turn_on(measured):
+    """Each rule that decides a value only in a corner case is compared there too."""
+    ours, _ = measured
+    tie = ours["AreaShape_InertiaTensor_0_0"] == ours["AreaShape_InertiaTensor_1_1"]
+    b = ours["AreaShape_InertiaTensor_0_1"]
+    edge = ours.filter(like="IntensityEdge")
+    found = {
+        "orientation tie, InertiaTensor_0_1 < 0": (tie & (b < 0)).sum(),
+        "orientation tie, InertiaTensor_0_1 > 0": (tie & (b > 0)).sum(),
+        "orientation tie, InertiaTensor_0_1 = 0": (tie & (b == 0)).sum(),
+        "perimeter 0 (FormFactor inf)": (ours["AreaShape_Perimeter"] == 0).sum(),
+        "Feret of a line (min 0, max > 0)": ((ours["AreaShape_MinFeretDiameter"] == 0)
+                                             & (ours["AreaShape_MaxFeretDiameter"] > 0)).sum(),
+        "odd pixel count (median between two values)": (ours["AreaShape_Area"] % 2 == 1).sum(),
+        "no edge pixel": (edge == 0).all(axis=1).sum(),
+        "tie for the brightest pixel": _tie(ours).sum(),
+    }
+    assert all(found.values()), found
 
 
 def test_columns_agree_with_cellprofiler(comparisons, measured):

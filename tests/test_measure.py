@@ -20,7 +20,7 @@ from nucleiseg.measure import (
     nuclei_columns,
     overlay,
 )
-from nucleiseg.morphometrics import column_names, measure_labels
+from nucleiseg.morphometrics import COLUMNS, column_names, measure_labels
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKERS = ("<!-- measurements:start -->\n", "<!-- measurements:end -->")
@@ -221,3 +221,17 @@ def test_readme_table_mirrors_the_columns_of_nuclei_csv():
         "'from nucleiseg.measure import markdown_table; print(markdown_table(), end=\"\")'")
     for name in nuclei_columns():
         assert f"| `{name}` |" in text[start:end]
+
+
+def test_readme_table_says_which_columns_are_cellprofilers():
+    """Its CellProfiler column: yes for the catalogue's CellProfiler columns, own for the rest."""
+    text = README.read_text()
+    block = text[text.index(MARKERS[0]):text.index(MARKERS[1])]
+    header, _, *rows = [line for line in block.splitlines() if line.startswith("|")]
+    assert header.split(" | ")[3] == "CellProfiler"
+    said = {row.split(" | ")[0].strip("|` "): row.split(" | ")[3] for row in rows}
+    expected = {c.name: "yes" if c.cellprofiler else "own" for c in COLUMNS if c.name != "Label"}
+    expected.update(image_id="own", label="own", touches_border="own", confidence="own")
+    assert said == expected
+    assert said["AreaShape_MinFeretDiameter"] == "yes"
+    assert said["AreaShape_MinFeretDiameterSquares"] == "own"

@@ -20,7 +20,8 @@ from nucleiseg.synthetic import make_nuclei
 
 def ellipse(a: float, b: float, phi_deg: float, offset=(0.3, 0.6)) -> np.ndarray:
     """A filled ellipse, semi-axes a >= b, major axis at phi_deg from the X axis towards +Y
-    (down): CellProfiler's orientation. Pixel centres strictly inside are on."""
+    (down), so CellProfiler's Orientation (from the Y axis) is 90 - phi_deg. Pixel centres
+    strictly inside are on."""
     n = int(2 * a + 8)
     y, x = np.mgrid[:n, :n].astype(float)
     dx, dy = x - (n / 2 + offset[1]), y - (n / 2 + offset[0])
@@ -68,28 +69,62 @@ def test_ellipse_size_and_axes(a, b, phi):
     assert r.AreaShape_EquivalentDiameter == pytest.approx(np.sqrt(4 * r.AreaShape_Area / np.pi))
     # A digital outline is off by up to about a pixel at each end, whatever the convention:
     # 3% for the larger ones, 1.5 px for the small.
-    assert abs(r.AreaShape_MaxFeretDiameter - 2 * a) <= max(0.03 * 2 * a, 1.5)
-    assert abs(r.AreaShape_MinFeretDiameter - 2 * b) <= max(0.03 * 2 * b, 1.5)
+    for suffix in ("", "Squares"):
+        assert abs(r[f"AreaShape_MaxFeretDiameter{suffix}"] - 2 * a) <= max(0.03 * 2 * a, 1.5)
+        assert abs(r[f"AreaShape_MinFeretDiameter{suffix}"] - 2 * b) <= max(0.03 * 2 * b, 1.5)
     assert r.AreaShape_MinFeretDiameter <= r.AreaShape_MaxFeretDiameter
+    # The squares' hull holds the centres' hull, half a pixel bigger all round.
+    assert r.AreaShape_MinFeretDiameter < r.AreaShape_MinFeretDiameterSquares
+    assert r.AreaShape_MaxFeretDiameter < r.AreaShape_MaxFeretDiameterSquares
 
 
 @pytest.mark.parametrize("a, b, phi", [e for e in ELLIPSES if e[0] != e[1]])
 def test_ellipse_eccentricity_and_orientation(a, b, phi):
     r = one(ellipse(a, b, phi))
     assert r.AreaShape_Eccentricity == pytest.approx(np.sqrt(1 - (b / a) ** 2), abs=0.02)
-    assert angle_difference(r.AreaShape_Orientation, phi) < 3
-    assert -90 < r.AreaShape_Orientation <= 90
+    assert angle_difference(r.AreaShape_Orientation, 90 - phi) < 3
+    assert -90 <= r.AreaShape_Orientation <= 90
 
 
-def test_orientation_follows_cellprofiler_convention():
-    """X axis = 0; Y points down, so topmost point on the right is negative; vertical = 90."""
-    rising = np.zeros((12, 12), np.uint8)  # bottom-left to top-right
+def test_orientation_is_cellprofilers_angle_from_the_y_axis():
+    """CellProfiler 4 writes the angle from the Y (row) axis: vertical 0, horizontal +-90; Y
+    points down, so a line rising to the right is -45."""
+    rising = np.zeros((12, 12), np.uint8)  # bottom-left to top-right, 2 px wide
     for i in range(10):
         rising[10 - i, 1 + i] = rising[10 - i, 2 + i] = 1
     assert one(rising).AreaShape_Orientation == pytest.approx(-45, abs=3)
     assert one(rising[::-1]).AreaShape_Orientation == pytest.approx(45, abs=3)
-    assert one(ellipse(20, 8, 0)).AreaShape_Orientation == pytest.approx(0, abs=0.5)
-    assert one(ellipse(20, 8, 90)).AreaShape_Orientation == pytest.approx(90, abs=0.5)
+    assert abs(one(ellipse(20, 8, 0)).AreaShape_Orientation) == pytest.approx(90, abs=0.5)
+    assert one(ellipse(20, 8, 90)).AreaShape_Orientation == pytest.approx(0, abs=0.5)
+
+
+def test_orientation_ties_follow_scikit_image_0_18():
+    """Where the row and column variances are equal, scikit-image 0.18.3 (CellProfiler 4's)
+    gives -45 when InertiaTensor_0_1 < 0, else +45: the opposite of what the formula gives
+    next to the tie, and of what scikit-image 0.19 and later give."""
+    falling = np.eye(5, dtype=np.uint8)  # top-left to bottom-right: InertiaTensor_0_1 < 0
+    tie = one(falling)
+    assert tie.AreaShape_InertiaTensor_0_0 == tie.AreaShape_InertiaTensor_1_1
+    assert tie.AreaShape_InertiaTensor_0_1 < 0
+    assert tie.AreaShape_Orientation == -45
+    steeper = np.zeros((6, 5), np.uint8)
+    steeper[np.arange(6), [0, 1, 2, 2, 3, 4]] = 1  # the same line, one row longer: no tie
+    assert 30 < one(steeper).AreaShape_Orientation < 45  # positive, as for a falling line
+    assert one(falling[:, ::-1]).AreaShape_Orientation == 45  # rising, InertiaTensor_0_1 > 0
+    assert one(np.ones((2, 2), np.uint8)).AreaShape_Orientation == 45  # InertiaTensor_0_1 = 0
+
+
+def test_inertia_tensor_of_a_rectangle():
+    labels = np.zeros((8, 10), np.uint8)
+    labels[1:4, 2:9] = 1  # 3 rows x 7 columns: variances (n^2 - 1) / 12 = 2/3 and 4
+    r = one(labels)
+    assert r.AreaShape_InertiaTensor_0_0 == pytest.approx(4)  # the columns', X
+    assert r.AreaShape_InertiaTensor_1_1 == pytest.approx(2 / 3)  # the rows', Y
+    assert r.AreaShape_InertiaTensor_0_1 == r.AreaShape_InertiaTensor_1_0 == 0
+    assert r.AreaShape_InertiaTensorEigenvalues_0 == pytest.approx(4)
+    assert r.AreaShape_InertiaTensorEigenvalues_1 == pytest.approx(2 / 3)
+    assert r.AreaShape_MajorAxisLength == pytest.approx(4 * np.sqrt(4))
+    assert (r.Location_Center_X, r.Location_Center_Y) == (r.AreaShape_Center_X, 2.0)
 
 
 def test_synthetic_nuclei_match_their_truth():
@@ -103,8 +138,8 @@ def test_synthetic_nuclei_match_their_truth():
     assert np.allclose(measured["AreaShape_MinorAxisLength"], 2 * truth["b"], rtol=0.02)
     assert np.allclose(measured["AreaShape_Eccentricity"],
                        np.sqrt(1 - (truth["b"] / truth["a"]) ** 2), atol=0.02)
-    # The truth is scikit-image's angle from the row axis: ours is 90 degrees minus it.
-    expected = 90 - np.degrees(truth["orientation"])
+    # The truth is scikit-image's angle from the row axis, as CellProfiler's.
+    expected = np.degrees(truth["orientation"])
     for got, want in zip(measured["AreaShape_Orientation"], expected):
         assert angle_difference(got, want) < 3
     assert np.allclose(measured["AreaShape_Center_Y"], truth["y"], atol=0.5)
@@ -138,8 +173,11 @@ def test_rectangle_solidity_extent_feret_and_radii():
     assert r.AreaShape_Solidity == 1
     assert r.AreaShape_Extent == 1
     assert r.AreaShape_ConvexArea == 84
-    assert r.AreaShape_MinFeretDiameter == pytest.approx(6)
-    assert r.AreaShape_MaxFeretDiameter == pytest.approx(np.hypot(6, 14))
+    # Pixel centres span 5 x 13, the pixels as squares 6 x 14
+    assert r.AreaShape_MinFeretDiameter == pytest.approx(5)
+    assert r.AreaShape_MaxFeretDiameter == pytest.approx(np.hypot(5, 13))
+    assert r.AreaShape_MinFeretDiameterSquares == pytest.approx(6)
+    assert r.AreaShape_MaxFeretDiameterSquares == pytest.approx(np.hypot(6, 14))
     # Distance to the nearest outside pixel: 1 on the rim, 3 along the middle two rows.
     assert r.AreaShape_MaximumRadius == 3
     assert r.AreaShape_MedianRadius == 2
@@ -170,17 +208,31 @@ def test_one_pixel_nucleus():
     assert r.Label == 9
     assert r.AreaShape_Area == 1
     assert r.AreaShape_Perimeter == 0
-    assert np.isnan(r.AreaShape_FormFactor)
+    assert r.AreaShape_FormFactor == np.inf  # CellProfiler divides by the perimeter, unguarded
     assert r.AreaShape_Compactness == 0
-    assert np.isnan(r.AreaShape_Orientation)  # no major axis
-    assert r.AreaShape_MinFeretDiameter == pytest.approx(1)
-    assert r.AreaShape_MaxFeretDiameter == pytest.approx(np.sqrt(2))
+    assert r.AreaShape_Orientation == 45  # no major axis: a tie, InertiaTensor_0_1 = 0
+    assert (r.AreaShape_MinFeretDiameter, r.AreaShape_MaxFeretDiameter) == (0, 0)
+    assert r.AreaShape_MinFeretDiameterSquares == pytest.approx(1)
+    assert r.AreaShape_MaxFeretDiameterSquares == pytest.approx(np.sqrt(2))
     assert r.AreaShape_MaximumRadius == r.AreaShape_MedianRadius == 1
     assert r.AreaShape_EulerNumber == 1
     assert r.Intensity_IntegratedIntensity == r.Intensity_IntegratedIntensityEdge == 7
     assert r.Intensity_StdIntensity == 0
     assert r.Intensity_MassDisplacement == 0
     assert (r.Location_MaxIntensity_X, r.Location_MaxIntensity_Y) == (3, 2)
+
+
+@pytest.mark.parametrize("rows, cols", [([3] * 5, range(2, 7)), (range(1, 6), [4] * 5),
+                                        (range(1, 6), range(2, 7))])
+def test_feret_of_a_line_of_five_pixels(rows, cols):
+    labels = np.zeros((8, 9), np.uint8)
+    labels[list(rows), list(cols)] = 1
+    r = one(labels)
+    diagonal = np.sqrt(2) if len(set(rows)) == len(set(cols)) else 1  # step between centres
+    assert r.AreaShape_MinFeretDiameter == 0  # the centres' hull is a segment
+    assert r.AreaShape_MaxFeretDiameter == pytest.approx(4 * diagonal)
+    assert r.AreaShape_MinFeretDiameterSquares >= 1
+    assert r.AreaShape_MaxFeretDiameterSquares > r.AreaShape_MaxFeretDiameter
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,11 +255,41 @@ def test_intensity_statistics_by_hand():
     assert r.Intensity_MeanIntensity == 8.5
     assert r.Intensity_StdIntensity == pytest.approx(np.sqrt((16**2 - 1) / 12))  # population
     assert (r.Intensity_MinIntensity, r.Intensity_MaxIntensity) == (1, 16)
-    assert r.Intensity_MedianIntensity == 8.5
-    assert r.Intensity_LowerQuartileIntensity == 4.75  # position 0.25 * 15 = 3.75: 4 + 0.75
-    assert r.Intensity_UpperQuartileIntensity == 12.25
-    # |v - 8.5| is 0.5, 1.5, ..., 7.5, each twice: median (3.5 + 4.5) / 2
+    # CellProfiler's: sorted values at 0-based position 16 * fraction, here whole numbers
+    assert r.Intensity_MedianIntensity == 9  # position 8
+    assert r.Intensity_LowerQuartileIntensity == 5  # position 4
+    assert r.Intensity_UpperQuartileIntensity == 13  # position 12
+    # |v - 9| sorted: 0, 1, 1, 2, 2, ..., 7, 7, 8; position 8
     assert r.Intensity_MADIntensity == 4
+    # NumPy's: position 15 * fraction
+    assert r.Intensity_MedianIntensityNumPy == 8.5
+    assert r.Intensity_LowerQuartileIntensityNumPy == 4.75  # position 3.75: 4 + 0.75
+    assert r.Intensity_UpperQuartileIntensityNumPy == 12.25
+    # |v - 8.5| is 0.5, 1.5, ..., 7.5, each twice: median (3.5 + 4.5) / 2
+    assert r.Intensity_MADIntensityNumPy == 4
+
+
+def four_pixels(values) -> pd.Series:
+    labels = np.zeros((3, 6), np.uint8)
+    labels[1, 1:1 + len(values)] = 1
+    intensity = np.zeros((3, 6))
+    intensity[1, 1:1 + len(values)] = values
+    return one(labels, intensity)
+
+
+def test_quartiles_of_one_to_four_by_cellprofilers_rule():
+    r = four_pixels([4, 2, 1, 3])  # sorted 1, 2, 3, 4: positions n / 4 = 1, 2, 3
+    assert r.Intensity_LowerQuartileIntensity == 2
+    assert r.Intensity_MedianIntensity == 3
+    assert r.Intensity_UpperQuartileIntensity == 4  # the last value: no next to interpolate to
+    assert r.Intensity_MADIntensity == 1  # |v - 3| sorted 0, 1, 1, 2: position 2
+    assert (r.Intensity_LowerQuartileIntensityNumPy, r.Intensity_MedianIntensityNumPy,
+            r.Intensity_UpperQuartileIntensityNumPy) == (1.75, 2.5, 3.25)
+    assert r.Intensity_MADIntensityNumPy == 1  # |v - 2.5|: 0.5, 0.5, 1.5, 1.5
+    odd = four_pixels([1, 2, 3])  # position 1.5: halfway from the middle value to the next
+    assert (odd.Intensity_MedianIntensity, odd.Intensity_MedianIntensityNumPy) == (2.5, 2)
+    assert odd.Intensity_LowerQuartileIntensity == 1.75  # position 0.75
+    assert odd.Intensity_UpperQuartileIntensity == 3  # position 2.25: the last value
 
 
 def test_edge_statistics_by_hand():
@@ -242,21 +324,43 @@ def test_brighter_right_half_shifts_the_centre_of_mass_right():
     assert r.Intensity_MassDisplacement == pytest.approx(0.75)
 
 
-def test_edge_includes_pixels_next_to_another_nucleus_and_the_image_border():
-    labels = np.zeros((3, 6), np.uint8)
-    labels[:, 0:2] = 1
-    labels[:, 2:4] = 2
-    intensity = np.arange(18, dtype=float).reshape(3, 6)
-    frame = measure_labels(labels, intensity).set_index("Label")
-    # Nucleus 1's pixel (1, 1) is an edge only because nucleus 2 is next to it; (1, 0) only
-    # because the image ends there. Every pixel of both 2-pixel-wide nuclei is an edge pixel.
-    assert frame.loc[1, "Intensity_IntegratedIntensityEdge"] == 0 + 1 + 6 + 7 + 12 + 13
-    assert (frame["Intensity_IntegratedIntensityEdge"]
-            == frame["Intensity_IntegratedIntensity"]).all()
-    whole = np.ones((3, 3), np.uint8)
-    r = one(whole, np.arange(1, 10).reshape(3, 3))  # only the centre (5) is inside
-    assert r.Intensity_IntegratedIntensityEdge == 40
-    assert r.Intensity_MeanIntensityEdge == 5
+def edge_pixel_counts(labels) -> pd.Series:
+    """Per label, how many edge pixels it has (the integrated edge intensity of an image of
+    ones)."""
+    frame = measure_labels(labels, np.ones(labels.shape)).set_index("Label")
+    return frame["Intensity_IntegratedIntensityEdge"].astype(int)
+
+
+def test_edge_of_a_nucleus_on_the_image_border_excludes_the_border_row():
+    labels = np.zeros((6, 8), np.uint8)
+    labels[0:4, 2:6] = 1  # 4 x 4, its first row on the image's top row
+    intensity = np.zeros((6, 8))
+    intensity[0, 3:5] = 100  # the top row's middle pixels: no 4-neighbour of another value
+    r = one(labels, intensity)
+    assert r.Intensity_IntegratedIntensity == 200
+    assert r.Intensity_IntegratedIntensityEdge == 0
+    assert r.Intensity_MaxIntensityEdge == 0
+    assert edge_pixel_counts(labels).tolist() == [10]  # 12 of a free square, less those two
+
+
+def test_edges_of_two_touching_squares_include_the_shared_side():
+    labels = np.zeros((6, 10), np.uint8)
+    labels[1:5, 1:9] = 1  # one 4 x 8 block: 20 edge pixels (its outline)
+    assert edge_pixel_counts(labels).tolist() == [20]
+    labels[1:5, 5:9] = 2  # split into two 4 x 4 squares: the seam's 4 middle pixels join
+    assert edge_pixel_counts(labels).tolist() == [12, 12]
+    # 4-neighbours only: (1, 1) touches nucleus 2 diagonally and is no edge pixel
+    corner = np.ones((3, 3), np.uint8)
+    corner[0, 0] = 2
+    assert edge_pixel_counts(corner).tolist() == [2, 1]  # (0, 1) and (1, 0); (0, 0)
+
+
+def test_a_nucleus_filling_its_image_has_no_edge():
+    r = one(np.ones((3, 3), np.uint8), np.arange(1, 10).reshape(3, 3))
+    edge = [r.Intensity_IntegratedIntensityEdge, r.Intensity_MeanIntensityEdge,
+            r.Intensity_StdIntensityEdge, r.Intensity_MinIntensityEdge,
+            r.Intensity_MaxIntensityEdge]
+    assert edge == [0, 0, 0, 0, 0]  # as CellProfiler writes them
 
 
 def test_intensity_is_measured_as_float64_raw_values():
@@ -305,9 +409,15 @@ def test_column_definitions_are_complete():
     for c in COLUMNS:
         assert c.unit and c.family and len(c.description) > 10, c
         assert c.name == "Label" or re.fullmatch(r"(AreaShape|Intensity|Location)_\w+", c.name)
+        # Our own columns: a CellProfiler name and a suffix saying what differs
+        assert c.cellprofiler or c.name == "Label" or c.name.endswith(
+            ("Squares", "NumPy", "_um", "_um2")), c
     table = column_table()
-    assert list(table.columns) == ["name", "unit", "family", "description"]
+    assert list(table.columns) == ["name", "unit", "family", "cellprofiler", "description"]
     assert table["name"].tolist() == names
+    own = table.loc[~table["cellprofiler"], "name"]
+    assert {"Label", "AreaShape_MaxFeretDiameterSquares", "Intensity_MedianIntensityNumPy",
+            "AreaShape_Area_um2"} <= set(own)
 
 
 def test_pixel_size_adds_micrometre_columns():

@@ -1,10 +1,14 @@
 """Per-nucleus measurements: size, shape, location and intensity, one row per nucleus.
 
-Like CellProfiler's MeasureObjectSizeShape (2D) and MeasureObjectIntensity. Shapes are measured
-on an instance label image (0 = background), intensities on the RAW image of the nuclear
-channel, converted to float64: never on a normalized one, whose values mean nothing across
-images. columns.COLUMNS defines every column `measure_labels` returns, in its order, with unit,
-family, formula and source; features holds the measurements scikit-image lacks.
+CellProfiler's MeasureObjectSizeShape (2D, with its advanced inertia tensor) and
+MeasureObjectIntensity: a column with CellProfiler's name holds CellProfiler 4.2.8.1's value
+(tests/test_cellprofiler.py compares them nucleus by nucleus), and the few definitions of our
+own have names of their own. Shapes are measured on an instance label image (0 = background),
+intensities on the RAW image of the nuclear channel, converted to float64: never on a
+normalized one, whose values mean nothing across images. columns.COLUMNS defines every column
+`measure_labels` returns, in its order, with unit, family, formula and source; features holds
+the per-object measurements scikit-image lacks, edges the edge pixels, which need the whole
+image.
 
 Nuclei touching the image border are measured as they are (cut off); `touches_border` says which
 they are, so that callers can flag or drop them.
@@ -23,21 +27,21 @@ from .columns import (
     PIXEL_COLUMNS,
     SCALED_COLUMNS,
     Column,
+    cellprofiler_cell,
     column_names,
     column_table,
     markdown_rows,
 )
+from .edges import EDGE_STATS, edge_stats
 from .features import EXTRA_PROPERTIES
 
-__all__ = ["COLUMNS", "Column", "column_names", "column_table", "markdown_rows",
-           "measure_labels", "touches_border"]
+__all__ = ["COLUMNS", "Column", "cellprofiler_cell", "column_names", "column_table",
+           "markdown_rows", "measure_labels", "touches_border"]
 
-_EXTRA_NAMES = {f.__name__ for f in EXTRA_PROPERTIES}
-# The scikit-image properties the columns are read from, and orientation, which _derived turns
-# into CellProfiler's angle.
-_PROPERTIES = (*dict.fromkeys(c.source.split("-")[0] for c in PIXEL_COLUMNS
-                              if c.source and c.source.split("-")[0] not in _EXTRA_NAMES),
-               "orientation")
+_NOT_REGIONPROPS = {f.__name__ for f in EXTRA_PROPERTIES} | {EDGE_STATS}
+# The scikit-image properties the columns are read from
+_PROPERTIES = tuple(dict.fromkeys(c.source.split("-")[0] for c in PIXEL_COLUMNS
+                                  if c.source and c.source.split("-")[0] not in _NOT_REGIONPROPS))
 
 
 def _check_intensity(intensity, shape: tuple[int, int]) -> np.ndarray:
@@ -72,26 +76,28 @@ def touches_border(labels) -> np.ndarray:
     return found[found != 0]
 
 
-def _orientation_degrees(skimage_orientation: np.ndarray, major, minor) -> np.ndarray:
-    """scikit-image's angle from the row axis -> CellProfiler's documented angle from X."""
-    degrees = 90.0 - np.mod(np.degrees(skimage_orientation), 180.0)  # 90 - angle, in (-90, 90]
-    return np.where(major == minor, np.nan, degrees)
+def _orientation_degrees(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """CellProfiler 4's AreaShape_Orientation from the inertia tensor [[a, b], [b, c]]:
+    scikit-image 0.18.3's `orientation` (_regionprops.py:446-454) in degrees, its tie rule
+    included (later scikit-image, 0.26 here, gives the opposite sign where a == c)."""
+    degrees = np.degrees(0.5 * np.arctan2(-2 * b, c - a))
+    return np.where(a - c == 0, np.where(b < 0, -45.0, 45.0), degrees)
 
 
 def _derived(props: dict, table: dict) -> dict:
     """The columns without a source, from regionprops' output (props) and the read columns."""
     area = table["AreaShape_Area"]
     perimeter = table["AreaShape_Perimeter"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        form_factor = np.where(perimeter > 0, 4 * np.pi * area / perimeter**2, np.nan)
+    with np.errstate(divide="ignore"):  # no guard, as CellProfiler: inf for a perimeter of 0
+        form_factor = 4 * np.pi * area / perimeter**2
     # intensity_location works in the bounding box; shift by its corner
     row0, col0 = table["AreaShape_BoundingBoxMinimum_Y"], table["AreaShape_BoundingBoxMinimum_X"]
     com_y = props["intensity_location-0"] + row0
     com_x = props["intensity_location-1"] + col0
     return {
         "AreaShape_Orientation": _orientation_degrees(
-            props["orientation"], table["AreaShape_MajorAxisLength"],
-            table["AreaShape_MinorAxisLength"]),
+            table["AreaShape_InertiaTensor_0_0"], table["AreaShape_InertiaTensor_0_1"],
+            table["AreaShape_InertiaTensor_1_1"]),
         "AreaShape_FormFactor": form_factor,
         "AreaShape_Compactness": perimeter**2 / np.maximum(4 * np.pi * area, 1.0),
         "Intensity_MassDisplacement": np.hypot(com_x - table["AreaShape_Center_X"],
@@ -107,6 +113,7 @@ def _measure(labels: np.ndarray, intensity: np.ndarray) -> dict:
     """Every pixel column, by name."""
     props = regionprops_table(labels, intensity, properties=_PROPERTIES,
                               extra_properties=EXTRA_PROPERTIES)
+    props.update(edge_stats(labels, intensity, props["label"]))
     table = {c.name: props[c.source] for c in PIXEL_COLUMNS if c.source}
     table.update(_derived(props, table))
     return table

@@ -1,8 +1,13 @@
 """The one catalogue of measurement columns: name, unit, family, formula and where each comes from.
 
-Named as CellProfiler names things (`<Category>_<Feature>`). Coordinates: the origin is the
-top-left pixel's centre, X is the column, Y the row (down), in pixels. The README's table of
-nuclei.csv columns is generated from COLUMNS (measure.markdown_table).
+Named as CellProfiler names things (`<Category>_<Feature>`). A column with CellProfiler's name
+holds CellProfiler 4.2.8.1's value (MeasureObjectSizeShape, MeasureObjectIntensity, the Identify
+modules' Location_Center), checked nucleus by nucleus by tests/test_cellprofiler.py; where our
+own definition is worth keeping beside it, it has a name CellProfiler does not use (the
+CellProfiler name and a suffix saying what differs: `Squares`, `NumPy`) and cellprofiler=False.
+Coordinates: the origin is the top-left pixel's centre, X is the column, Y the row (down), in
+pixels. The README's table of nuclei.csv columns is generated from COLUMNS
+(measure.markdown_table).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import pandas as pd
 class Column:
     """One output column.
 
-    scale: "length" or "area" when it has a micrometre twin. source: the regionprops_table key
-    the value is read from (an extra property's outputs are `<function>-<i>`, see features);
-    None when it is computed from other measurements.
+    scale: "length" or "area" when it has a micrometre twin. source: the key the value is read
+    from: a regionprops_table key (an extra property's outputs are `<function>-<i>`, see
+    features) or edges' `edge_stats-<i>`; None when it is computed from other measurements.
+    cellprofiler: True when the column is CellProfiler's (its name and its value), False when it
+    is nucleiseg's own.
     """
 
     name: str
@@ -28,13 +35,15 @@ class Column:
     dtype: str = "float64"
     scale: str | None = None
     source: str | None = None
+    cellprofiler: bool = True
 
 
 _ELLIPSE = "of the ellipse with the same second central moments as the pixel centres"
 
 _IDENTITY = (
-    Column("Label", "-", "identity", "the nucleus's value in the label image", "int64",
-           source="label"),
+    Column("Label", "-", "identity",
+           "the nucleus's value in the label image (CellProfiler numbers its objects 1..n "
+           "instead, as ObjectNumber)", "int64", source="label", cellprofiler=False),
 )
 
 _SHAPE = (
@@ -63,25 +72,38 @@ _SHAPE = (
            f"minor axis length 4 * sqrt(smallest eigenvalue of the covariance) {_ELLIPSE}",
            scale="length", source="axis_minor_length"),
     Column("AreaShape_Orientation", "deg", "shape",
-           "angle in (-90, 90] from the X axis to the major axis, as CellProfiler documents it: "
-           "Y points down, so an object whose topmost point is on its right is negative; "
-           "= 90 - scikit-image's `orientation` (angle from the row axis, which CellProfiler "
-           "4's code writes out instead), folded into (-90, 90]; NaN when both axes are equal"),
+           "angle in [-90, 90] from the Y (row) axis to the major axis, as CellProfiler 4 writes "
+           "it (scikit-image's `orientation` in degrees, though its manual says from the X "
+           "axis): 0 = vertical, +-90 = horizontal, -45 = rising to the right as displayed; "
+           "0.5 * atan2(-2 * InertiaTensor_0_1, InertiaTensor_1_1 - InertiaTensor_0_0); where "
+           "InertiaTensor_0_0 = InertiaTensor_1_1, -45 if InertiaTensor_0_1 < 0, else +45 "
+           "(scikit-image 0.18.3's rule); the angle from the X axis is 90 - Orientation, "
+           "folded into (-90, 90]"),
     Column("AreaShape_EquivalentDiameter", "px", "shape",
            "diameter of the circle with the same area: sqrt(4 * Area / pi)", scale="length",
            source="equivalent_diameter_area"),
     Column("AreaShape_FormFactor", "1", "shape",
            "4 * pi * Area / Perimeter^2; about 1 for a disk, lower for elongated or ragged "
-           "objects; NaN when the perimeter is 0"),
+           "objects; inf when the perimeter is 0 (one or two pixels), as CellProfiler"),
     Column("AreaShape_Compactness", "1", "shape",
            "Perimeter^2 / max(4 * pi * Area, 1), as CellProfiler 4 computes it: the inverse "
            "of FormFactor, 1 for a disk, higher for irregular objects"),
     Column("AreaShape_MinFeretDiameter", "px", "shape",
-           "smallest caliper width over all angles, of the convex hull of the pixels as unit "
-           "squares (a single pixel: 1)", scale="length", source="feret-0"),
+           "smallest caliper width over all angles of the convex hull of the pixel centres, as "
+           "CellProfiler: over the hull's edges, the smallest distance from the edge's line to "
+           "the farthest vertex (a single pixel or a line: 0)", scale="length",
+           source="feret-0"),
     Column("AreaShape_MaxFeretDiameter", "px", "shape",
-           "largest caliper width over all angles (longest distance between hull corners), "
-           "pixels as unit squares (a single pixel: sqrt(2))", scale="length", source="feret-1"),
+           "largest caliper width: the longest distance between two pixel centres (a single "
+           "pixel: 0, a line of n pixels: n - 1)", scale="length", source="feret-1"),
+    Column("AreaShape_MinFeretDiameterSquares", "px", "shape",
+           "MinFeretDiameter of the pixels drawn as unit squares, the width a ruler would give "
+           "(a single pixel: 1, a line: 1)", scale="length", source="feret_squares-0",
+           cellprofiler=False),
+    Column("AreaShape_MaxFeretDiameterSquares", "px", "shape",
+           "MaxFeretDiameter of the pixels as unit squares: the longest distance between two "
+           "pixel corners (a single pixel: sqrt(2))", scale="length",
+           source="feret_squares-1", cellprofiler=False),
     Column("AreaShape_MaximumRadius", "px", "shape",
            "largest distance from a pixel of the object to the nearest pixel outside it "
            "(Euclidean distance transform; pixels beyond the image count as outside)",
@@ -107,6 +129,23 @@ _SHAPE = (
            source="centroid-1"),
     Column("AreaShape_Center_Y", "px", "shape", "centroid: mean row of the pixels",
            source="centroid-0"),
+    # CellProfiler's advanced measurements; no micrometre twins (the axis lengths have them)
+    Column("AreaShape_InertiaTensor_0_0", "px^2", "shape",
+           "variance of the pixels' columns (X): mu02 / Area (scikit-image `inertia_tensor`)",
+           source="inertia_tensor-0-0"),
+    Column("AreaShape_InertiaTensor_0_1", "px^2", "shape",
+           "minus the covariance of the pixels' rows and columns: -mu11 / Area",
+           source="inertia_tensor-0-1"),
+    Column("AreaShape_InertiaTensor_1_0", "px^2", "shape", "= InertiaTensor_0_1 (symmetric)",
+           source="inertia_tensor-1-0"),
+    Column("AreaShape_InertiaTensor_1_1", "px^2", "shape",
+           "variance of the pixels' rows (Y): mu20 / Area", source="inertia_tensor-1-1"),
+    Column("AreaShape_InertiaTensorEigenvalues_0", "px^2", "shape",
+           "larger eigenvalue of the inertia tensor: (MajorAxisLength / 4)^2",
+           source="inertia_tensor_eigvals-0"),
+    Column("AreaShape_InertiaTensorEigenvalues_1", "px^2", "shape",
+           "smaller eigenvalue of the inertia tensor: (MinorAxisLength / 4)^2",
+           source="inertia_tensor_eigvals-1"),
 )
 
 # Intensity over the whole nucleus, raw values as float64
@@ -123,17 +162,33 @@ _INTENSITY = (
     Column("Intensity_MaxIntensity", "raw", "intensity", "largest intensity",
            source="intensity_stats-4"),
     Column("Intensity_MedianIntensity", "raw", "intensity",
-           "median intensity (the mean of the two middle values for an even count)",
+           "CellProfiler's median: the n sorted values interpolated at 0-based position n / 2, "
+           "i.e. the upper middle value for an even n and the mean of the middle value and "
+           "the next for an odd n (of 1, 2, 3, 4: 3); see MedianIntensityNumPy",
            source="intensity_stats-5"),
     Column("Intensity_LowerQuartileIntensity", "raw", "intensity",
-           "25th percentile, linear interpolation between sorted values at position "
-           "0.25 * (n - 1) (NumPy's default; CellProfiler interpolates at 0.25 * n)",
-           source="intensity_stats-6"),
+           "CellProfiler's: the sorted values at position p = n / 4, v[i] * (1 - f) + "
+           "v[i + 1] * f with i = floor(p), f = p - i (v[i] when i is the last; of 1, 2, 3, 4: "
+           "2)", source="intensity_stats-6"),
     Column("Intensity_UpperQuartileIntensity", "raw", "intensity",
-           "75th percentile, interpolated as the lower quartile", source="intensity_stats-7"),
+           "CellProfiler's: as the lower quartile at position 3n / 4 (of 1, 2, 3, 4: 4)",
+           source="intensity_stats-7"),
     Column("Intensity_MADIntensity", "raw", "intensity",
-           "median absolute deviation from the median intensity, unscaled",
-           source="intensity_stats-8"),
+           "CellProfiler's median absolute deviation: |intensity - MedianIntensity| sorted, at "
+           "position n / 2 as MedianIntensity; unscaled", source="intensity_stats-8"),
+    Column("Intensity_MedianIntensityNumPy", "raw", "intensity",
+           "the median (NumPy's): the middle value, or the mean of the two middle values for "
+           "an even n (of 1, 2, 3, 4: 2.5)", source="intensity_stats-9", cellprofiler=False),
+    Column("Intensity_LowerQuartileIntensityNumPy", "raw", "intensity",
+           "NumPy's (and R's) default 25th percentile: sorted values interpolated at position "
+           "(n - 1) / 4 (of 1, 2, 3, 4: 1.75)", source="intensity_stats-10",
+           cellprofiler=False),
+    Column("Intensity_UpperQuartileIntensityNumPy", "raw", "intensity",
+           "NumPy's 75th percentile, at position 3(n - 1) / 4 (of 1, 2, 3, 4: 3.25)",
+           source="intensity_stats-11", cellprofiler=False),
+    Column("Intensity_MADIntensityNumPy", "raw", "intensity",
+           "median absolute deviation from MedianIntensityNumPy, NumPy's median, unscaled",
+           source="intensity_stats-12", cellprofiler=False),
     Column("Intensity_MassDisplacement", "px", "intensity",
            "distance from the centroid (Center_X, Center_Y) to the intensity-weighted centre "
            "of mass; NaN when the integrated intensity is 0", scale="length"),
@@ -142,8 +197,11 @@ _INTENSITY = (
 # Intensity over the nucleus's edge
 _INTENSITY_EDGE = (
     Column("Intensity_IntegratedIntensityEdge", "raw*px^2", "intensity edge",
-           "sum of the intensities of the edge pixels: the object's pixels with an "
-           "8-neighbour outside it (background, another nucleus or beyond the image border)",
+           "sum of the intensities of the edge pixels: the object's pixels with a 4-neighbour "
+           "of another value (background or another nucleus), as CellProfiler "
+           "(`find_boundaries(labels, mode=\"inner\")`); the image border does not count as "
+           "outside; 0 when there is none (a nucleus filling the image; the other Edge columns "
+           "too)",
            source="edge_stats-0"),
     Column("Intensity_MeanIntensityEdge", "raw", "intensity edge",
            "mean intensity of the edge pixels", source="edge_stats-1"),
@@ -156,16 +214,25 @@ _INTENSITY_EDGE = (
            "largest intensity of the edge pixels", source="edge_stats-4"),
 )
 
-# Where the intensity lies (computed from features.intensity_location, in bounding-box
-# coordinates, shifted into the image's)
+# Where the nucleus and its intensity lie (the intensity's from features.intensity_location,
+# in bounding-box coordinates, shifted into the image's)
 _LOCATION = (
+    Column("Location_Center_X", "px", "location",
+           "= AreaShape_Center_X, the mean column of the pixels, as CellProfiler's Identify "
+           "modules write it (the centre CellProfiler Analyst and pycytominer read)",
+           source="centroid-1"),
+    Column("Location_Center_Y", "px", "location", "= AreaShape_Center_Y, the mean row",
+           source="centroid-0"),
     Column("Location_CenterMassIntensity_X", "px", "location",
            "intensity-weighted mean column; NaN when the integrated intensity is 0"),
     Column("Location_CenterMassIntensity_Y", "px", "location",
            "intensity-weighted mean row; NaN when the integrated intensity is 0"),
     Column("Location_MaxIntensity_X", "px", "location",
-           "column of the brightest pixel (the first in row-major order on ties)", "int64"),
-    Column("Location_MaxIntensity_Y", "px", "location", "row of the brightest pixel", "int64"),
+           "column of the brightest pixel; on ties the first in row-major order (CellProfiler "
+           "takes whichever of them an unstable sort in scipy's `maximum_position` yields: "
+           "the one case where a CellProfiler column may differ from CellProfiler's)", "int64"),
+    Column("Location_MaxIntensity_Y", "px", "location",
+           "row of the brightest pixel (ties as Location_MaxIntensity_X)", "int64"),
 )
 
 PIXEL_COLUMNS: tuple[Column, ...] = _IDENTITY + _SHAPE + _INTENSITY + _INTENSITY_EDGE + _LOCATION
@@ -175,9 +242,9 @@ def _physical_twin(column: Column) -> Column:
     """The same measurement in micrometres: lengths times the pixel size, areas its square."""
     if column.scale == "length":
         return Column(f"{column.name}_um", "um", column.family,
-                      f"{column.name} * pixel size (um per px)")
+                      f"{column.name} * pixel size (um per px)", cellprofiler=False)
     return Column(f"{column.name}_um2", "um^2", column.family,
-                  f"{column.name} * (pixel size)^2")
+                  f"{column.name} * (pixel size)^2", cellprofiler=False)
 
 
 # Present only when a pixel size is given (absent, not NaN, without one); the pixel column each
@@ -194,16 +261,21 @@ def column_names(physical: bool = False) -> list[str]:
 
 
 def column_table() -> pd.DataFrame:
-    """Every column: name, unit, family, description (the micrometre ones last)."""
+    """Every column: name, unit, family, cellprofiler, description (the micrometre ones last)."""
     rows = [asdict(c) for c in COLUMNS]
-    return pd.DataFrame(rows, columns=["name", "unit", "family", "description"])
+    return pd.DataFrame(rows, columns=["name", "unit", "family", "cellprofiler", "description"])
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def cellprofiler_cell(cellprofiler: bool) -> str:
+    """The README table's CellProfiler column: `yes` (CellProfiler's name and value) or `own`."""
+    return "yes" if cellprofiler else "own"
+
+
 def markdown_rows(skip: tuple[str, ...] = ()) -> list[str]:
-    """One Markdown table row per column (name, unit, family, description), in order."""
-    return [f"| `{c.name}` | {_cell(c.unit)} | {c.family} | {_cell(c.description)} |"
-            for c in COLUMNS if c.name not in skip]
+    """One Markdown table row per column (name, unit, family, CellProfiler, description)."""
+    return [f"| `{c.name}` | {_cell(c.unit)} | {c.family} | {cellprofiler_cell(c.cellprofiler)} "
+            f"| {_cell(c.description)} |" for c in COLUMNS if c.name not in skip]
