@@ -112,3 +112,16 @@ def test_label_tiffs_carry_the_pixel_size_for_fiji(tmp_path):
     with tifffile.TiffFile(tmp_path / "b.tif") as tif:
         assert tif.imagej_metadata is None
         np.testing.assert_array_equal(tif.asarray(), many)
+
+
+def test_the_rules_pass_segmentation_exactly_its_settings():
+    """common.smk lists the segment keys segment_images reads (so that another key reruns no
+    segmentation): they must be SegmentSettings' fields."""
+    import dataclasses
+    import re
+
+    from conftest import REPO
+
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    listed = re.search(r"SEGMENT_SETTING_KEYS = \(([^)]*)\)", common).group(1)
+    assert re.findall(r'"(\w+)"', listed) == [f.name for f in dataclasses.fields(SegmentSettings)]

@@ -7,8 +7,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The package's parse-time helpers (batches, chunks, config_keys, inference, modelconfig,
-# modelfolder, modelsource, run_end) use the standard library only.
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+# modelfolder, modelsource, run_end) use the standard library only (package.smk puts the
+# package on sys.path).
 from nucleiseg import batches as batch_listing
 from nucleiseg import chunks, config_keys, run_end
 from nucleiseg.errors import NucleisegError
@@ -18,7 +18,9 @@ from nucleiseg import modelfolder
 from nucleiseg.modelfolder import check_model_folder, model_files
 from nucleiseg import modelsource
 
-CONFIG_SCHEMA = Path(workflow.basedir) / config_keys.SCHEMA_FILE
+# Relative to this file, not workflow.basedir (the outer workflow's folder in a module);
+# source_path gives a local copy when the workflow is read from a git host.
+CONFIG_SCHEMA = Path(workflow.source_path(f"../../{config_keys.SCHEMA_FILE}"))
 
 
 def check_config(cfg):
@@ -109,10 +111,10 @@ def chunk_images(wildcards):
 
 
 def checked_batch(wildcards):
-    """The batch's check, in fail mode; ancient: a new image rechecks, but reruns no chunk."""
+    """The batch's check of every file, in fail mode (an input of the batch's report)."""
     if config["segment"]["on_bad_image"] != "fail":
         return []
-    return ancient(rules.check_images.output.checked.format(batch=wildcards.batch))
+    return rules.check_images.output.checked.format(batch=wildcards.batch)
 
 
 MODEL_FOLDER = "results/model"
@@ -163,6 +165,21 @@ def batch_outputs(batch):
     return outputs
 
 
+# The segment keys that segment_images reads (segment.SegmentSettings): a change to another
+# segment key (the report, the exports, the measurements) reruns no segmentation.
+SEGMENT_SETTING_KEYS = (
+    "nuclear_channel",
+    "pages",
+    "pixel_size_um",
+    "on_bad_image",
+    "save_probabilities",
+)
+
+
+def segment_settings():
+    return {k: config["segment"][k] for k in SEGMENT_SETTING_KEYS}
+
+
 def inference_tiling():
     """How evaluation and segmentation cut images into tiles: the same way for both."""
     return {k: config["segment"][k] for k in TILING_KEYS}
@@ -180,6 +197,7 @@ def all_targets():
             expand("results/tiles/{split}/tiles.csv", split=["train", "val"]),
             model_files(MODEL_FOLDER)["config"],
             "results/evaluation/summary.csv",
+            f"{MODEL_FOLDER}/{modelfolder.MODEL_CARD_FILE}",
         ]
     for batch in BATCHES:
         targets += batch_outputs(batch)

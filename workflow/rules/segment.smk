@@ -24,8 +24,9 @@ rule make_synthetic_batch:
         "../scripts/make_synthetic_batch.py"
 
 
-# With segment.on_bad_image: fail, every file of the batch is read once before any is
-# segmented, so that one run names all the files that cannot be used, not the first.
+# With segment.on_bad_image: fail, every file of the batch is read once, so that one run names
+# all the files that cannot be used, not the first. Segmentation jobs do not wait for it (a
+# new image would otherwise rerun every chunk); each checks its own files before it segments.
 rule check_images:
     input:
         images=lambda wildcards: BATCHES[wildcards.batch],
@@ -46,7 +47,6 @@ rule segment_images:
     input:
         unpack(lambda wildcards: segment_model()),
         images=chunk_images,
-        checked=checked_batch,
     output:
         labels=directory("results/batches/{batch}/labels/{chunk}"),
         probabilities=directory("results/batches/{batch}/probabilities/{chunk}"),
@@ -63,7 +63,7 @@ rule segment_images:
         gpu=1,
         mem_mb=8000,
     params:
-        settings={k: v for k, v in config["segment"].items() if k not in TILING_KEYS},
+        settings=segment_settings(),
         tiling=inference_tiling(),
         tta=config["segment"]["tta"],
     script:
@@ -99,12 +99,14 @@ rule measure_nuclei:
     params:
         nuclear_channel=config["segment"]["nuclear_channel"],
         pages=config["segment"]["pages"],
+        features=config["segment"]["measure_features"],
     script:
         "../scripts/measure_nuclei.py"
 
 
 rule report_batch:
     input:
+        checked=checked_batch,
         tables=lambda wildcards: expand(
             "results/batches/{{batch}}/segmented/{chunk}.csv",
             chunk=batch_chunks(wildcards.batch),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import SKIP_HINT, BatchImage, check_pages, read_batch_image
+from .batch_io import SKIP_HINT, BatchImage, check_images, check_pages, read_batch_image
 from .batches import image_id
 from .errors import BadInputError, ConfigError, check_on_bad_image
 from .io import write_csv, write_tiff
@@ -101,6 +101,8 @@ def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSett
     The table has tables.SEGMENTED_COLUMNS, one row per file (status ok or skipped); confidence_path gets
     one row per nucleus: image_id, label, confidence (mean foreground probability).
     """
+    if settings.on_bad_image == "fail":  # every unusable file named, before any is segmented
+        check_images(files, settings.nuclear_channel, settings.pages)
     labels_dir.mkdir(parents=True, exist_ok=True)
     probabilities_dir.mkdir(parents=True, exist_ok=True)
     rows, confidences = [], []
