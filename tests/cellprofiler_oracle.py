@@ -1,7 +1,8 @@
 """CellProfiler as the oracle: its MeasureObjectSizeShape and MeasureObjectIntensity on arrays.
 
 MeasureObjectSizeShape runs with its advanced measurements (the moments and the inertia tensor)
-and without Zernike features; the object centres Location_Center_X/Y are added as the Identify
+and without Zernike features; MeasureObjectNeighbors twice, the nuclei their own neighbours,
+Adjacent and Within NEIGHBOUR_DISTANCE px; the object centres Location_Center_X/Y are added as the Identify
 modules add them (ImageSegmentation.add_measurements, which IdentifyPrimaryObjects calls).
 
 Run with the python of .venv-cellprofiler (CellProfiler 4.2.8.1, Python 3.8/3.9; .ci/install-
@@ -27,14 +28,18 @@ import csv
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import cellprofiler_core.preferences
+import numpy as np
 
 cellprofiler_core.preferences.set_headless()
 
 from cellprofiler.modules.identifyprimaryobjects import IdentifyPrimaryObjects  # noqa: E402
 from cellprofiler.modules.measureobjectintensity import MeasureObjectIntensity  # noqa: E402
+from cellprofiler.modules.measureobjectneighbors import (  # noqa: E402
+    D_ADJACENT,
+    D_WITHIN,
+    MeasureObjectNeighbors,
+)
 from cellprofiler.modules.measureobjectsizeshape import MeasureObjectSizeShape  # noqa: E402
 from cellprofiler_core.image import Image, ImageSetList  # noqa: E402
 from cellprofiler_core.measurement import Measurements  # noqa: E402
@@ -44,6 +49,21 @@ from cellprofiler_core.workspace import Workspace  # noqa: E402
 
 OBJECTS = "Nuclei"
 IMAGE = "DNA"
+# The profile's scales (nucleiseg's morphometrics constants; the column names carry them, so a
+# mismatch shows as a column CellProfiler does not write)
+NEIGHBOUR_DISTANCE = 5
+CATEGORIES = ("AreaShape", "Intensity", "Location", "Neighbors")
+
+
+def _neighbours(method):
+    module = MeasureObjectNeighbors()
+    module.object_name.value = OBJECTS
+    module.neighbors_name.value = OBJECTS
+    module.distance_method.value = method
+    module.distance.value = NEIGHBOUR_DISTANCE
+    module.wants_count_image.value = False
+    module.wants_percent_touching_image.value = False
+    return module
 
 
 def _modules():
@@ -54,10 +74,11 @@ def _modules():
     intensity = MeasureObjectIntensity()
     intensity.images_list.value = IMAGE
     intensity.objects_list.value = OBJECTS
-    for number, module in enumerate((shape, intensity), start=1):
+    modules = (shape, intensity, _neighbours(D_ADJACENT), _neighbours(D_WITHIN))
+    for number, module in enumerate(modules, start=1):
         module.set_module_num(number)
         module.show_window = False
-    return shape, intensity
+    return modules
 
 
 def measure(labels, intensity):
@@ -86,7 +107,7 @@ def measure(labels, intensity):
     # What IdentifyPrimaryObjects.run ends with: Location_Center_X/Y of the objects
     IdentifyPrimaryObjects().add_measurements(workspace, OBJECTS)
     names = [name for name in measurements.get_feature_names(OBJECTS)
-             if name.split("_")[0] in ("AreaShape", "Intensity", "Location")]
+             if name.split("_")[0] in CATEGORIES]
     table = {name: np.asarray(measurements.get_current_measurement(OBJECTS, name), float)
              for name in sorted(names)}
     for name, values in table.items():

@@ -408,7 +408,8 @@ def test_column_definitions_are_complete():
     assert len(names) == len(set(names))
     for c in COLUMNS:
         assert c.unit and c.family and len(c.description) > 10, c
-        assert c.name == "Label" or re.fullmatch(r"(AreaShape|Intensity|Location)_\w+", c.name)
+        assert c.name == "Label" or re.fullmatch(
+            r"(AreaShape|Intensity|Location|Neighbors)_\w+", c.name)
         # Our own columns: a CellProfiler name and a suffix saying what differs
         assert c.cellprofiler or c.name == "Label" or c.name.endswith(
             ("Squares", "NumPy", "_um", "_um2")), c

@@ -20,7 +20,14 @@ import tifffile
 
 from .batch_io import read_batch_image
 from .io import atomic_path
-from .morphometrics import column_names, markdown_rows, measure_labels, touches_border
+from .morphometrics import (
+    FEATURES,
+    cellprofiler_cell,
+    column_names,
+    markdown_rows,
+    measure_labels,
+    touches_border,
+)
 from .normalize import percentile_normalize
 from .tables import MEASURE_SECONDS_COLUMNS
 
@@ -41,21 +48,27 @@ BORDER = (1.0, 0.55, 0.0)
 
 
 def nuclei_columns() -> list[str]:
-    """image_id, label, touches_border, confidence, then morphometrics' columns (its Label is label)."""
+    """image_id, label, touches_border, confidence, then morphometrics' columns (its Label is
+    label), every optional family's too: one left out of segment.measure_features is empty, so
+    that every batch table has the same columns."""
     return [*ID_COLUMNS, *(c for c in column_names(physical=True) if c != "Label")]
 
 
 def markdown_table() -> str:
     """The README's table of nuclei.csv columns (between its `measurements` markers)."""
-    lines = ["| Column | Unit | Family | Description |", "|---|---|---|---|"]
-    lines += [f"| `{name}` | {unit} | identity | {text} |" for name, unit, text in _ID_COLUMNS]
+    lines = ["| Column | Unit | Family | CellProfiler | Description |", "|---|---|---|---|---|"]
+    own = cellprofiler_cell(False)
+    lines += [f"| `{name}` | {unit} | identity | {own} | {text} |"
+              for name, unit, text in _ID_COLUMNS]
     return "\n".join(lines + markdown_rows(skip=("Label",))) + "\n"
 
 
 def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: float | None,
-                  image_id: str, confidence: pd.Series | None = None) -> pd.DataFrame:
-    """One image's nuclei table, with nuclei_columns()."""
-    table = measure_labels(labels, intensity, pixel_size_um)
+                  image_id: str, confidence: pd.Series | None = None,
+                  features=FEATURES) -> pd.DataFrame:
+    """One image's nuclei table, with nuclei_columns(); features: the optional families measured
+    (segment.measure_features), the others' columns empty."""
+    table = measure_labels(labels, intensity, pixel_size_um, features)
     table.insert(0, "image_id", image_id)
     table.insert(1, "label", table.pop("Label"))
     table.insert(2, "touches_border", table["label"].isin(touches_border(labels)))
@@ -65,11 +78,13 @@ def measure_image(labels: np.ndarray, intensity: np.ndarray, pixel_size_um: floa
 
 
 def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_channel: int,
-                   overlays_dir: Path, pages: str = "refuse") -> tuple[pd.DataFrame, pd.DataFrame]:
+                   overlays_dir: Path, pages: str = "refuse",
+                   features=FEATURES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Nuclei of every segmented (status ok) image of a chunk's table, and an overlay each.
 
     The raw files are re-read with the settings segmentation read them with
-    (segment.nuclear_channel, segment.pages).
+    (segment.nuclear_channel, segment.pages); features: the optional measurement families
+    (segment.measure_features).
 
     Returns the nuclei table and per image the seconds taken to measure (image_id,
     seconds_measure, seconds_overlay).
@@ -84,7 +99,7 @@ def measure_nuclei(images: pd.DataFrame, confidences: pd.DataFrame, nuclear_chan
         labels = tifffile.imread(row.labels_file)
         pixel_size = None if pd.isna(row.pixel_size_um) else float(row.pixel_size_um)
         tables.append(measure_image(labels, image.intensity, pixel_size, row.image_id,
-                                    by_image.get(row.image_id)))
+                                    by_image.get(row.image_id), features))
         measured = time.perf_counter()
         write_overlay(overlays_dir / f"{row.image_id}.png", image.image, labels)
         timings.append({"image_id": row.image_id, "seconds_measure": measured - start,

@@ -23,25 +23,34 @@ from skimage.measure import regionprops_table
 from ..labels import check_labels
 from .columns import (
     COLUMNS,
+    CORE_COLUMNS,
+    FEATURES,
     PHYSICAL_COLUMNS,
     PIXEL_COLUMNS,
     SCALED_COLUMNS,
     Column,
     cellprofiler_cell,
+    check_features,
     column_names,
     column_table,
     markdown_rows,
+    selected,
 )
 from .edges import EDGE_STATS, edge_stats
 from .features import EXTRA_PROPERTIES
+from .neighbours import neighbour_stats
 
-__all__ = ["COLUMNS", "Column", "cellprofiler_cell", "column_names", "column_table",
+__all__ = ["COLUMNS", "FEATURES", "Column", "cellprofiler_cell", "column_names", "column_table",
            "markdown_rows", "measure_labels", "touches_border"]
 
 _NOT_REGIONPROPS = {f.__name__ for f in EXTRA_PROPERTIES} | {EDGE_STATS}
-# The scikit-image properties the columns are read from
-_PROPERTIES = tuple(dict.fromkeys(c.source.split("-")[0] for c in PIXEL_COLUMNS
+# The scikit-image properties the core columns are read from
+_PROPERTIES = tuple(dict.fromkeys(c.source.split("-")[0] for c in CORE_COLUMNS
                                   if c.source and c.source.split("-")[0] not in _NOT_REGIONPROPS))
+# Each optional family's measurement on the whole image: f(labels, intensity, index) -> {key: values}
+_FAMILIES = {
+    "neighbours": lambda labels, intensity, index: neighbour_stats(labels, index),
+}
 
 
 def _check_intensity(intensity, shape: tuple[int, int]) -> np.ndarray:
@@ -109,37 +118,44 @@ def _derived(props: dict, table: dict) -> dict:
     }
 
 
-def _measure(labels: np.ndarray, intensity: np.ndarray) -> dict:
-    """Every pixel column, by name."""
+def _measure(labels: np.ndarray, intensity: np.ndarray, features: tuple[str, ...]) -> dict:
+    """Every pixel column of the core and of the families in features, by name."""
     props = regionprops_table(labels, intensity, properties=_PROPERTIES,
                               extra_properties=EXTRA_PROPERTIES)
     props.update(edge_stats(labels, intensity, props["label"]))
-    table = {c.name: props[c.source] for c in PIXEL_COLUMNS if c.source}
+    for family in features:
+        props.update(_FAMILIES[family](labels, intensity, props["label"]))
+    table = {c.name: props[c.source] for c in selected(PIXEL_COLUMNS, features) if c.source}
     table.update(_derived(props, table))
     return table
 
 
-def measure_labels(labels, intensity, pixel_size_um: float | None = None) -> pd.DataFrame:
-    """One row per nucleus (label > 0), the columns of `column_names(pixel_size_um given)`.
+def measure_labels(labels, intensity, pixel_size_um: float | None = None,
+                   features=FEATURES) -> pd.DataFrame:
+    """One row per nucleus (label > 0), the columns of `column_names(pixel_size_um given,
+    features)`.
 
     labels: 2D integer instance labels, 0 = background. intensity: the raw nuclear channel,
     2D, same shape, any real dtype (measured as float64). pixel_size_um: micrometres per pixel;
-    when given, the `_um`/`_um2` columns are added. No nuclei gives zero rows with every
-    column. Raises ValueError on a 3D intensity (pass one channel), mismatched shapes, or
+    when given, the `_um`/`_um2` columns are added. features: the optional families to measure
+    besides the core (FEATURES, all by default; ValueError on an unknown one). No nuclei gives
+    zero rows with every column. Raises ValueError on a 3D intensity (pass one channel), mismatched shapes, or
     non-integer labels.
     """
     labels = check_labels(labels)
     intensity = _check_intensity(intensity, labels.shape)
     size = _check_pixel_size(pixel_size_um)
-    columns = PIXEL_COLUMNS + (PHYSICAL_COLUMNS if size is not None else ())
+    features = check_features(features)
+    pixel = selected(PIXEL_COLUMNS, features)
+    columns = pixel + (selected(PHYSICAL_COLUMNS, features) if size is not None else ())
 
     if not labels.any():
         return pd.DataFrame({c.name: np.empty(0, c.dtype) for c in columns})
-    table = _measure(labels, intensity)
-    frame = pd.DataFrame({c.name: np.asarray(table[c.name]).astype(c.dtype)
-                          for c in PIXEL_COLUMNS})
+    table = _measure(labels, intensity, features)
+    frame = pd.DataFrame({c.name: np.asarray(table[c.name]).astype(c.dtype) for c in pixel})
     if size is not None:
-        for pixel, physical in zip(SCALED_COLUMNS, PHYSICAL_COLUMNS):
-            factor = size if pixel.scale == "length" else size**2
-            frame[physical.name] = frame[pixel.name].astype(np.float64) * factor
+        for scaled, physical in zip(SCALED_COLUMNS, PHYSICAL_COLUMNS):
+            if scaled.name in frame:
+                factor = size if scaled.scale == "length" else size**2
+                frame[physical.name] = frame[scaled.name].astype(np.float64) * factor
     return frame

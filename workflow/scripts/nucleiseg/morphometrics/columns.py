@@ -12,31 +12,12 @@ pixels. The README's table of nuclei.csv columns is generated from COLUMNS
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class Column:
-    """One output column.
-
-    scale: "length" or "area" when it has a micrometre twin. source: the key the value is read
-    from: a regionprops_table key (an extra property's outputs are `<function>-<i>`, see
-    features) or edges' `edge_stats-<i>`; None when it is computed from other measurements.
-    cellprofiler: True when the column is CellProfiler's (its name and its value), False when it
-    is nucleiseg's own.
-    """
-
-    name: str
-    unit: str
-    family: str
-    description: str
-    dtype: str = "float64"
-    scale: str | None = None
-    source: str | None = None
-    cellprofiler: bool = True
-
+from .column import Column
+from .profile_columns import FEATURES, OPTIONAL_COLUMNS
 
 _ELLIPSE = "of the ellipse with the same second central moments as the pixel centres"
 
@@ -235,7 +216,9 @@ _LOCATION = (
            "row of the brightest pixel (ties as Location_MaxIntensity_X)", "int64"),
 )
 
-PIXEL_COLUMNS: tuple[Column, ...] = _IDENTITY + _SHAPE + _INTENSITY + _INTENSITY_EDGE + _LOCATION
+# Always measured; then the optional families (config measure.features), in FEATURES' order
+CORE_COLUMNS: tuple[Column, ...] = _IDENTITY + _SHAPE + _INTENSITY + _INTENSITY_EDGE + _LOCATION
+PIXEL_COLUMNS: tuple[Column, ...] = CORE_COLUMNS + OPTIONAL_COLUMNS
 
 
 def _physical_twin(column: Column) -> Column:
@@ -255,9 +238,24 @@ PHYSICAL_COLUMNS: tuple[Column, ...] = tuple(_physical_twin(c) for c in SCALED_C
 COLUMNS: tuple[Column, ...] = PIXEL_COLUMNS + PHYSICAL_COLUMNS
 
 
-def column_names(physical: bool = False) -> list[str]:
-    """The columns `measure_labels` returns, in order; physical: with a pixel size."""
-    return [c.name for c in (COLUMNS if physical else PIXEL_COLUMNS)]
+def check_features(features) -> tuple[str, ...]:
+    """The optional families asked for, in FEATURES' order; ValueError on an unknown name."""
+    unknown = sorted(set(features) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"unknown measurement families {unknown}: choose among {list(FEATURES)}")
+    return tuple(f for f in FEATURES if f in features)
+
+
+def selected(columns: tuple[Column, ...], features=FEATURES) -> tuple[Column, ...]:
+    """The core columns of `columns` and those of the optional families in features."""
+    chosen = check_features(features)
+    return tuple(c for c in columns if c.family not in FEATURES or c.family in chosen)
+
+
+def column_names(physical: bool = False, features=FEATURES) -> list[str]:
+    """The columns `measure_labels` returns, in order; physical: with a pixel size; features:
+    the optional families measured (all by default)."""
+    return [c.name for c in selected(COLUMNS if physical else PIXEL_COLUMNS, features)]
 
 
 def column_table() -> pd.DataFrame:
