@@ -16,7 +16,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 venv: $(BIN)/.installed
 
 demo: venv
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	$(BIN)/snakemake all export_model --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/snakemake --cores 1 --configfile config/demo.yaml --report results/report.html
 	@echo
 	@echo "Demo done. Per-nucleus measurements: results/batches/demo/nuclei.csv"
@@ -24,6 +24,8 @@ demo: venv
 	@echo "  label images: results/batches/demo/labels/; outlines: results/batches/demo/overlays/"
 	@echo "  report (figures, outlines, training, evaluation): results/report.html"
 	@echo "  model: results/model/; its scores: results/evaluation/summary.csv; logs: logs/"
+	@echo "  model card: results/model/MODEL_CARD.md"
+	@echo "  bioimage.io package: results/model_export/nucleiseg.bioimageio.zip"
 
 test: venv
 	$(BIN)/python -m pytest

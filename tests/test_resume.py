@@ -295,7 +295,8 @@ def test_a_killed_run_resumes_and_recomputes_nothing_that_finished(tmp_path):
     assert planned4 == planned2 - finished2, output4[:3000]
     assert started4 == finished4 == planned4, output4
     left = {"segment_images", "measure_nuclei", "report_batch", "all"}
-    assert left <= set(planned4) <= left | {"evaluate_model"}, planned4
+    # evaluate_model, and write_model_card after it, may or may not have run before the kill.
+    assert left <= set(planned4) <= left | {"evaluate_model", "write_model_card"}, planned4
 
     # Everything finished before a kill is as it was; every target is there.
     assert changed(work, kept1) == [] and changed(work, kept2) == []

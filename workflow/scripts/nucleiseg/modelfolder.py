@@ -19,6 +19,7 @@ THRESHOLDS_FILE = "thresholds.json"
 THRESHOLD_SEARCH_FILE = "threshold_search.csv"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "training_curves.png"
+MODEL_CARD_FILE = "MODEL_CARD.md"  # written by rule write_model_card (modelcard.py)
 
 
 def check_model_folder(folder: str | Path, thresholds: bool = True) -> ModelConfig:
