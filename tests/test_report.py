@@ -109,3 +109,20 @@ def test_large_images_are_drawn_downscaled():
     picture = overlay(np.ones((3000, 1500, 1), np.uint16), labels)
     assert max(picture.shape[:2]) <= 1024
     iio.imwrite("/dev/null", picture, extension=".png")
+
+
+def test_distributions_leave_out_infinite_values(tmp_path):
+    """A nucleus of one or two pixels has FormFactor inf, as CellProfiler writes it: the
+    histograms show the others instead of failing on an infinite range."""
+    labels = np.zeros((40, 40), np.uint16)
+    labels[5:15, 5:15] = 1
+    labels[30, 30] = 2  # one pixel: perimeter 0
+    image = np.full((40, 40), 100, np.uint16)
+    image[labels > 0] = 900
+    nuclei, _ = measure_nuclei(pd.DataFrame([_segmented(tmp_path, "a", labels, image)]),
+                               pd.DataFrame({"image_id": ["a", "a"], "label": [1, 2],
+                                             "confidence": [0.9, 0.8]}), 0, tmp_path / "o")
+    assert np.isinf(nuclei["AreaShape_FormFactor"]).sum() == 1
+    images = pd.DataFrame({"n_nuclei": [2]})
+    plot_distributions(nuclei, images, tmp_path / "distributions.png")
+    assert_figure(tmp_path / "distributions.png", min_colour=0.05)

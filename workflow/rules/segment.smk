@@ -34,6 +34,9 @@ rule check_images:
         checked="results/batches/{batch}/checked.csv",
     log:
         "logs/check_images/{batch}.log",
+    # First, before the segment jobs take the cores: when a file is bad, this is the error
+    # that names every bad file of the batch.
+    priority: 100
     conda:
         "../../envs/data.yaml"
     params:

@@ -110,7 +110,8 @@ def plot_distributions(nuclei: pd.DataFrame, images: pd.DataFrame, path: Path) -
     ]
     fig, axes = new_figure(2, 3, (13, 7))
     for ax, (values, title) in zip(axes.ravel(), panels):
-        values = pd.to_numeric(values, errors="coerce").dropna()
+        values = pd.to_numeric(values, errors="coerce")
+        values = values[np.isfinite(values)]  # FormFactor is inf for 1-2 pixel nuclei
         if len(values):
             ax.hist(values, bins=min(40, max(5, int(np.sqrt(len(values))))), color="#4477aa")
         ax.set(title=f"{title} (n={len(values)})", ylabel="count")
