@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from nucleiseg.errors import BadInputError, ConfigError
+from nucleiseg.errors import BadInputsError, ConfigError
 from nucleiseg.inference import Tiling
 from nucleiseg.instances import Thresholds
 from nucleiseg.model import NucleusModel
@@ -68,10 +68,19 @@ def test_skip_mode_writes_a_row_per_file_and_labels_for_the_good_ones(model, fil
     assert pd.read_csv(out / "table.csv")["status"].tolist() == ["ok", "skipped"]
 
 
-def test_fail_mode_names_the_file_and_the_setting_and_writes_no_table(model, files, tmp_path):
-    with pytest.raises(BadInputError, match="broken.tif.*segment.on_bad_image: skip"):
-        _run(model, files, SegmentSettings(), tmp_path)
-    assert not (tmp_path / "out" / "table.csv").exists()
+def test_fail_mode_names_every_bad_file_and_the_setting_and_writes_nothing(model, files,
+                                                                          tmp_path):
+    """Every file of the chunk is checked before any is segmented: both bad ones are named."""
+    notes = files[0].parent / "notes.png"
+    notes.write_text("not an image")
+    with pytest.raises(BadInputsError) as caught:
+        _run(model, [*files, notes], SegmentSettings(), tmp_path)
+    message = str(caught.value)
+    assert message.startswith("2 of 3 files cannot be used:")
+    assert "broken.tif" in message and "notes.png" in message
+    assert message.endswith("Or set segment.on_bad_image: skip to leave such files out")
+    assert [problem.path.name for problem in caught.value.problems] == ["broken.tif", "notes.png"]
+    assert not (tmp_path / "out").exists()  # not even a label folder
 
 
 def test_settings_are_checked_with_the_config_key():
