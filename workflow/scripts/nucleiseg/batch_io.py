@@ -264,6 +264,13 @@ def check_images(files: list[Path], nuclear_channel: int = 0, pages: str = "refu
             read_batch_image(path, nuclear_channel, pages)
         except BadInputError as exc:
             problems.append(exc)
+    if len(problems) == 1:  # one file: its own one-line message
+        raise with_skip_hint(problems[0])
     if problems:
         raise BadInputsError(problems, len(files), f"Replace or remove them. {SKIP_HINT}")
     log.info("all %d files can be read", len(files))
+
+
+def with_skip_hint(exc: BadInputError) -> BadInputError:
+    """The same refusal, saying that segment.on_bad_image: skip would leave the file out."""
+    return BadInputError(exc.path, exc.problem, (exc.hint + ". " if exc.hint else "") + SKIP_HINT)

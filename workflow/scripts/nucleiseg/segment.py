@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import SKIP_HINT, BatchImage, check_images, check_pages, read_batch_image
+from .batch_io import (BatchImage, check_images, check_pages, read_batch_image,
+                       with_skip_hint)
 from .batches import image_id
 from .errors import BadInputError, ConfigError, check_on_bad_image
 from .io import write_csv, write_tiff
@@ -112,8 +113,7 @@ def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSett
             image = read_batch_image(path, settings.nuclear_channel, settings.pages)
         except BadInputError as exc:
             if settings.on_bad_image == "fail":
-                raise BadInputError(exc.path, exc.problem,
-                                    (exc.hint + ". " if exc.hint else "") + SKIP_HINT) from None
+                raise with_skip_hint(exc) from None
             log.warning("skipping %s: %s", path, exc.problem)
             rows.append(_bad_row(path, exc, time.perf_counter() - start))
             continue
