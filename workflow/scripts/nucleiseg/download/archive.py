@@ -164,6 +164,15 @@ def has_masks(names: list[str]) -> bool:
 # --- extraction ------------------------------------------------------------------------------
 
 
+# What reading a damaged or truncated archive raises, from the zip module and the inflater.
+_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error)
+
+
+def _damaged(archive, what: str, exc: Exception) -> DownloadError:
+    return DownloadError(f"{archive}: {what} ({type(exc).__name__}: {exc}). The archive is "
+                         "damaged; delete it and download it again")
+
+
 def extract_member(archive: str | Path, member: str, target: str | Path) -> Path:
     """Copy one member of `archive` to the file `target`, atomically. CRCs are checked on read."""
     target = Path(target)
@@ -175,11 +184,8 @@ def extract_member(archive: str | Path, member: str, target: str | Path) -> Path
             open(tmp, "wb") as out,
         ):
             shutil.copyfileobj(src, out, _CHUNK)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise DownloadError(
-            f"{archive}: cannot extract {member!r} ({type(exc).__name__}: {exc}). The archive "
-            "is damaged; delete it and download it again"
-        ) from exc
+    except _READ_ERRORS as exc:
+        raise _damaged(archive, f"cannot extract {member!r}", exc) from exc
     log.info("extracted %s from %s -> %s", member, archive, target)
     return target
 
@@ -241,11 +247,8 @@ def extract_layout_zip(archive: str | Path, target: str | Path, *, need_masks: b
                     "training set (stage1_test.zip has no masks); use stage1_train.zip"
                 )
             n_files = extract_folder(zf, prefixes.pop(), target)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise DownloadError(
-            f"{archive}: extraction failed ({type(exc).__name__}: {exc}). The archive is damaged "
-            "or the disk is full; delete the archive and download it again"
-        ) from exc
+    except _READ_ERRORS as exc:
+        raise _damaged(archive, "extraction failed", exc) from exc
     log.info("extracted %s -> %s (%d files)", archive, target, n_files)
     return target
 
