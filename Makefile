@@ -26,6 +26,10 @@ demo: venv
 	@echo "  model: results/model/; its scores: results/evaluation/summary.csv; logs: logs/"
 	@echo "  model card: results/model/MODEL_CARD.md"
 	@echo "  bioimage.io package: results/model_export/nucleiseg.bioimageio.zip"
+	@awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$$i] = i; next } \
+	    $$col["set"] == "test" && $$col["modality"] == "overall" { dsb[$$col["method"]] = $$col["dsb_score"] } \
+	    END { printf "DSB score on the test split: network %.3f, classical baseline (Otsu + watershed) %.3f\n", dsb["network"], dsb["classical"] }' \
+	    results/evaluation/summary.csv
 
 test: venv
 	$(BIN)/python -m pytest

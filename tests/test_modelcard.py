@@ -115,3 +115,15 @@ def test_benchmark_seconds(tmp_path):
     assert benchmark_seconds(path) is None
     path.write_text("s\th:m:s\tmax_rss\n203.80\t0:03:23\t1366.83\n")
     assert benchmark_seconds(path) == pytest.approx(203.8)
+
+
+def test_a_training_without_a_frozen_phase_says_so(tmp_path):
+    """The demo trains every layer from the start (epochs_frozen 0): no frozen phase, and the
+    one learning rate that was used."""
+    folder, *rest = _inputs(tmp_path)
+    CONFIG.replace(train_epochs_frozen=0, train_finetune_learning_rate=0.006).save(
+        folder / CONFIG_FILE)
+    text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
+    assert "7 run (up to 10 in all)" in text
+    assert "**Learning rate:** 0.006 for every layer from the start;" in text
+    assert "frozen" not in text

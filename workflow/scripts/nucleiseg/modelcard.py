@@ -166,15 +166,19 @@ def _training_section(config: ModelConfig, history: pd.DataFrame,
              else "one pass over the training tiles")
     duration = (f"{training_seconds / 60:.1f} min (the train_model job's wall time; a resumed "
                 "training counts its last part only)" if training_seconds else "not recorded")
+    frozen = (f"{config.train_epochs_frozen} with the encoder frozen, "
+              if config.train_epochs_frozen else "")
+    rates = (f"{config.train_learning_rate:g} with the encoder frozen, then "
+             f"{config.train_finetune_learning_rate:g} for every layer"
+             if config.train_epochs_frozen else
+             f"{config.train_finetune_learning_rate:g} for every layer from the start")
     return [
         "## Training", "",
-        f"- **Epochs:** {len(history)} run ({config.train_epochs_frozen} with the encoder "
-        f"frozen, up to {config.train_epochs} in all), the weights of epoch {best} kept (lowest "
-        "validation loss).",
+        f"- **Epochs:** {len(history)} run ({frozen}up to {config.train_epochs} in all), the "
+        f"weights of epoch {best} kept (lowest validation loss).",
         f"- **Steps:** {config.train_patches_per_step} patches of {config.train_patch_size} x "
         f"{config.train_patch_size} px per step, {steps} per epoch; BCE + Dice loss per map.",
-        f"- **Learning rate:** {config.train_learning_rate:g}, then "
-        f"{config.train_finetune_learning_rate:g} for every layer; halved after "
+        f"- **Learning rate:** {rates}; halved after "
         f"{config.train_reduce_lr_patience} epochs without improvement, stopped after "
         f"{config.train_early_stopping_patience}.",
         f"- **Augmentation:** {', '.join(augment) or 'none'}; seed {config.train_seed}.",
