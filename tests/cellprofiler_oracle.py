@@ -1,9 +1,12 @@
-"""CellProfiler as the oracle: its MeasureObjectSizeShape and MeasureObjectIntensity on arrays.
+"""CellProfiler as the oracle: its measurement modules on arrays, the nuclear profile's settings.
 
 MeasureObjectSizeShape runs with its advanced measurements (the moments and the inertia tensor)
-and without Zernike features; MeasureObjectNeighbors twice, the nuclei their own neighbours,
-Adjacent and Within NEIGHBOUR_DISTANCE px; the object centres Location_Center_X/Y are added as the Identify
-modules add them (ImageSegmentation.add_measurements, which IdentifyPrimaryObjects calls).
+and its Zernike features; MeasureObjectIntensity; MeasureObjectNeighbors twice, the nuclei their
+own neighbours, Adjacent and Within NEIGHBOUR_DISTANCE px; MeasureObjectIntensityDistribution
+with its defaults (RADIAL_BINS scaled rings, each object its own centre, no intensity Zernikes);
+MeasureTexture on the objects at TEXTURE_SCALE px and TEXTURE_LEVELS grey levels. The object
+centres Location_Center_X/Y are added as the Identify modules add them
+(ImageSegmentation.add_measurements, which IdentifyPrimaryObjects calls).
 
 Run with the python of .venv-cellprofiler (CellProfiler 4.2.8.1, Python 3.8/3.9; .ci/install-
 cellprofiler), not the project's: tests/test_cellprofiler.py calls it as a subprocess.
@@ -11,7 +14,9 @@ cellprofiler), not the project's: tests/test_cellprofiler.py calls it as a subpr
     .venv-cellprofiler/bin/python tests/cellprofiler_oracle.py OUT_DIR CASE.npz [CASE.npz ...]
 
 Each CASE.npz holds `labels` (2D integers, 0 = background, objects numbered 1..n with none
-missing, as CellProfiler's object numbers are) and `intensity` (2D, same shape). For each case it
+missing, as CellProfiler's object numbers are), `intensity` (2D, same shape) and `full_scale`
+(the intensity of white: MeasureTexture, alone among these modules, sees intensity /
+full_scale, the [0, 1] image CellProfiler's loader would give it). For each case it
 writes OUT_DIR/<CASE>.csv: one row per object, `ObjectNumber` then every per-object
 measurement the two modules record, named as CellProfiler names them, the image being "DNA"
 (`AreaShape_Area`, `Intensity_MeanIntensity_DNA`, `Location_MaxIntensity_X_DNA`, ...), floats
@@ -35,12 +40,16 @@ cellprofiler_core.preferences.set_headless()
 
 from cellprofiler.modules.identifyprimaryobjects import IdentifyPrimaryObjects  # noqa: E402
 from cellprofiler.modules.measureobjectintensity import MeasureObjectIntensity  # noqa: E402
+from cellprofiler.modules.measureobjectintensitydistribution import (  # noqa: E402
+    MeasureObjectIntensityDistribution,
+)
 from cellprofiler.modules.measureobjectneighbors import (  # noqa: E402
     D_ADJACENT,
     D_WITHIN,
     MeasureObjectNeighbors,
 )
 from cellprofiler.modules.measureobjectsizeshape import MeasureObjectSizeShape  # noqa: E402
+from cellprofiler.modules.measuretexture import IO_OBJECTS, MeasureTexture  # noqa: E402
 from cellprofiler_core.image import Image, ImageSetList  # noqa: E402
 from cellprofiler_core.measurement import Measurements  # noqa: E402
 from cellprofiler_core.object import Objects, ObjectSet  # noqa: E402
@@ -52,7 +61,10 @@ IMAGE = "DNA"
 # The profile's scales (nucleiseg's morphometrics constants; the column names carry them, so a
 # mismatch shows as a column CellProfiler does not write)
 NEIGHBOUR_DISTANCE = 5
-CATEGORIES = ("AreaShape", "Intensity", "Location", "Neighbors")
+RADIAL_BINS = 4
+TEXTURE_SCALE = 3
+TEXTURE_LEVELS = 256
+CATEGORIES = ("AreaShape", "Intensity", "Location", "Neighbors", "RadialDistribution", "Texture")
 
 
 def _neighbours(method):
@@ -66,22 +78,49 @@ def _neighbours(method):
     return module
 
 
+def _radial():
+    module = MeasureObjectIntensityDistribution()  # its defaults: 4 scaled bins, C_SELF
+    module.images_list.value = IMAGE
+    module.objects[0].object_name.value = OBJECTS
+    assert module.bin_counts[0].bin_count.value == RADIAL_BINS
+    assert module.bin_counts[0].wants_scaled.value
+    return module
+
+
+def _texture():
+    module = MeasureTexture()
+    module.images_list.value = IMAGE
+    module.objects_list.value = OBJECTS
+    module.images_or_objects.value = IO_OBJECTS
+    module.gray_levels.value = TEXTURE_LEVELS
+    module.scale_groups[0].scale.value = TEXTURE_SCALE
+    return module
+
+
 def _modules():
+    """The modules on the raw image, and MeasureTexture (on the image scaled to [0, 1])."""
     shape = MeasureObjectSizeShape()
     shape.objects_list.value = OBJECTS
-    shape.calculate_zernikes.value = False
+    shape.calculate_zernikes.value = True
     shape.calculate_advanced.value = True
     intensity = MeasureObjectIntensity()
     intensity.images_list.value = IMAGE
     intensity.objects_list.value = OBJECTS
-    modules = (shape, intensity, _neighbours(D_ADJACENT), _neighbours(D_WITHIN))
+    modules = (shape, intensity, _neighbours(D_ADJACENT), _neighbours(D_WITHIN), _radial(),
+               _texture())
     for number, module in enumerate(modules, start=1):
         module.set_module_num(number)
         module.show_window = False
-    return modules
+    return modules[:-1], modules[-1]
 
 
-def measure(labels, intensity):
+def _image_set(image_set_list, number, pixels):
+    image_set = image_set_list.get_image_set(number)
+    image_set.add(IMAGE, Image(np.asarray(pixels, dtype=np.float64), convert=False))
+    return image_set
+
+
+def measure(labels, intensity, full_scale):
     """{measurement name: per-object values}, object k + 1 at index k."""
     labels = np.asarray(labels)
     present = np.unique(labels[labels != 0])
@@ -89,18 +128,18 @@ def measure(labels, intensity):
         raise ValueError("labels must number the objects 1..n with none missing, got "
                          "%d objects up to %d" % (present.size, labels.max(initial=0)))
     image_set_list = ImageSetList()
-    image_set = image_set_list.get_image_set(0)
-    image_set.add(IMAGE, Image(np.asarray(intensity, dtype=np.float64), convert=False))
+    raw = _image_set(image_set_list, 0, intensity)
+    scaled = _image_set(image_set_list, 1, np.asarray(intensity, np.float64) / full_scale)
     objects = Objects()
     objects.segmented = labels.astype(np.int32)
     object_set = ObjectSet()
     object_set.add_objects(objects, OBJECTS)
     measurements = Measurements(mode="memory")
     pipeline = Pipeline()
-    modules = _modules()
-    for module in modules:
+    on_raw, texture = _modules()
+    for module in on_raw + (texture,):
         pipeline.add_module(module)
-    for module in modules:
+    for module, image_set in [(m, raw) for m in on_raw] + [(texture, scaled)]:
         workspace = Workspace(pipeline, module, image_set, object_set, measurements,
                               image_set_list)
         module.run(workspace)
@@ -134,7 +173,7 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     for case in map(Path, argv[2:]):
         with np.load(case) as data:
-            table = measure(data["labels"], data["intensity"])
+            table = measure(data["labels"], data["intensity"], float(data["full_scale"]))
         write_csv(table, out / (case.stem + ".csv"))
 
 

@@ -1,9 +1,10 @@
 """nucleiseg's measurements against CellProfiler itself (marker `cellprofiler`).
 
 CellProfiler 4.2.8.1 runs in its own virtualenv, .venv-cellprofiler/ (Python 3.9; installed by
-`.ci/install-cellprofiler`); tests/cellprofiler_oracle.py runs its MeasureObjectSizeShape and
-MeasureObjectIntensity (and the Identify modules' object centres) on the same label and
-intensity arrays as `measure_labels`, and every column the catalogue marks as CellProfiler's
+`.ci/install-cellprofiler`); tests/cellprofiler_oracle.py runs its measurement modules (size
+and shape with Zernike features, intensity, neighbours, texture, radial distribution; and the
+Identify modules' object centres) on the same label and intensity arrays as `measure_labels`
+(texture on intensity / full scale), and every column the catalogue marks as CellProfiler's
 (Column.cellprofiler) is compared nucleus by nucleus (relative tolerance 1e-6); the columns of
 our own must not be among CellProfiler's names. The cases: 12 real DSB2018 images (labels from
 their masks, intensity their gray channel, read in place) and synthetic edge cases (touching
@@ -12,7 +13,8 @@ and corner, one filling its image).
 
 Where a CellProfiler column cannot hold CellProfiler's value, KNOWN_DIFFERENCES says so, once,
 with the nuclei it may differ on: the test passes there and fails if any other column or
-nucleus drifts, or if a listed column comes to agree (remove it from the table then). The
+nucleus drifts (test_a_drifted_definition_is_caught moves one value of each family to show
+it), or if a listed column comes to agree (remove it from the table then). The
 per-column report (`pytest -m cellprofiler -rP tests/test_cellprofiler.py` shows it) says how
 far apart they are. Skipped, with the reason, where .venv-cellprofiler/ is absent.
 """
@@ -34,6 +36,8 @@ from conftest import REPO, SHARED_DSB, pick_ids
 from nucleiseg.io import read_image
 from nucleiseg.labels import masks_to_labels, relabel
 from nucleiseg.morphometrics import PIXEL_COLUMNS, measure_labels
+from nucleiseg.morphometrics.radial import radial_stats
+from nucleiseg.morphometrics.zernike import INDEXES, zernike_stats
 from nucleiseg.normalize import to_channels_last
 
 ORACLE_PYTHON = REPO / ".venv-cellprofiler" / "bin" / "python"
@@ -68,12 +72,14 @@ class Known:
     where: Callable[[pd.DataFrame], pd.Series] | None = None
 
 
-# The one table of expected differences. Lines in CellProfiler 4.2.8.1.
-_TIES = Known(
-    "ties for the brightest pixel: CellProfiler's scipy.ndimage.maximum_position "
-    "(measureobjectintensity.py:400-411) takes whichever of them an unstable argsort puts last "
-    "(it depends on NumPy's sort), nucleiseg the first in row-major order", _tie)
-KNOWN_DIFFERENCES = {"Location_MaxIntensity_X": _TIES, "Location_MaxIntensity_Y": _TIES}
+# The one table of expected differences. Lines in centrosome 1.2.3.
+_NEAR_TIES = Known(
+    "near ties in centrosome's enclosing-circle search (cpmorphology.py:1592-1621): two hull "
+    "vertices at smallest angles within enclosing_circle.NEAR_TIE; whether they tie, and so "
+    "which is taken, turns on arccos's last bit, NumPy's SIMD code or the C library's by CPU; "
+    "the nuclei whose features change when the other is taken",
+    lambda frame: frame["pick_matters"])
+KNOWN_DIFFERENCES = {c.name: _NEAR_TIES for c in PIXEL_COLUMNS if c.family == "zernike"}
 
 
 # --- the cases ---------------------------------------------------------------------------------
@@ -83,6 +89,7 @@ class Case:
     name: str
     labels: np.ndarray
     intensity: np.ndarray
+    full_scale: float  # the intensity of white (texture's scale)
 
 
 def _paint(labels: np.ndarray, rows, cols) -> None:
@@ -180,7 +187,8 @@ def _synthetic_intensity(labels: np.ndarray, rng, continuous: bool) -> np.ndarra
 
 def _whole_image_case(rng) -> Case:
     """One nucleus filling its image: no pixel has a neighbour of another value, so no edge."""
-    return Case("synthetic_whole", np.ones((6, 7), np.int32), rng.uniform(0, 1000, (6, 7)))
+    return Case("synthetic_whole", np.ones((6, 7), np.int32), rng.uniform(0, 1000, (6, 7)),
+                1000.0)
 
 
 def _synthetic_cases() -> list[Case]:
@@ -192,7 +200,8 @@ def _synthetic_cases() -> list[Case]:
         for continuous in (False, True):
             cases.append(Case(f"synthetic_{name}_{'float' if continuous else 'uint8'}",
                               labels.astype(np.int32),
-                              _synthetic_intensity(labels, rng, continuous)))
+                              _synthetic_intensity(labels, rng, continuous),
+                              1000.0 if continuous else 255.0))
     return cases
 
 
@@ -203,8 +212,9 @@ def _dsb_case(sample_id: str) -> Case:
     masks = [read_image(path) > 0 for path in sorted((folder / "masks").glob("*.png"))]
     labels, _ = masks_to_labels(masks)
     labels, _ = relabel(labels)  # a mask hidden under earlier ones leaves no gap
+    assert image.dtype == np.uint8, f"{sample_id}: not an 8-bit image"
     return Case(f"dsb_{sample_id[:12]}", labels.astype(np.int32),
-                image[..., 0].astype(np.float64))
+                image[..., 0].astype(np.float64), 255.0)
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +238,8 @@ def _oracle(cases: list[Case], folder: Path) -> dict[str, pd.DataFrame]:
     files = []
     for case in cases:
         files.append(folder / f"{case.name}.npz")
-        np.savez(files[-1], labels=case.labels, intensity=case.intensity)
+        np.savez(files[-1], labels=case.labels, intensity=case.intensity,
+                 full_scale=case.full_scale)
     command = [str(ORACLE_PYTHON), str(ORACLE), str(folder / "out"), *map(str, files)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=ORACLE_TIMEOUT_S)
     assert result.returncode == 0, f"the CellProfiler oracle failed:\n{result.stderr[-4000:]}"
@@ -247,9 +258,16 @@ def measured(cases, tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
     theirs = _oracle(cases, tmp_path_factory.mktemp("cellprofiler") / "cases")
     ours_parts, theirs_parts = [], []
     for case in cases:
-        ours = measure_labels(case.labels, case.intensity)
+        ours = measure_labels(case.labels, case.intensity, full_scale=case.full_scale)
         ours.insert(0, "case", case.name)
         ours["brightest_pixels"] = _brightest_pixels(case)
+        index = np.arange(1, case.labels.max() + 1)
+        ours["radial_tied"] = radial_stats(case.labels, case.intensity, index)["radial-tied"]
+        other = zernike_stats(case.labels, index, other_pick=True)
+        ours["pick_matters"] = ~np.all([np.isclose(ours[f"AreaShape_Zernike_{n}_{m}"],
+                                                   other[f"zernike-{k}"], rtol=RTOL, atol=ATOL,
+                                                   equal_nan=True)
+                                        for k, (n, m) in enumerate(INDEXES)], axis=0)
         ours_parts.append(ours)
         theirs_parts.append(theirs[case.name].assign(case=case.name))
     return (pd.concat(ours_parts, ignore_index=True),
@@ -365,14 +383,18 @@ def test_cases_hold_the_corner_cases_the_definitions_turn_on(measured):
         "odd pixel count (median between two values)": (ours["AreaShape_Area"] % 2 == 1).sum(),
         "no edge pixel": (edge == 0).all(axis=1).sum(),
         "tie for the brightest pixel": _tie(ours).sum(),
+        "tie for the radial centre": ours["radial_tied"].sum(),
+        "nucleus without texture pairs (all 0)": (ours.filter(like="Texture_") == 0).all(
+            axis=1).sum(),
+        "single pixel (Zernike NaN)": ours["AreaShape_Zernike_0_0"].isna().sum(),
+        "ring without pixels (RadialCV 0)": (ours.filter(like="RadialCV") == 0).any(
+            axis=1).sum(),
     }
     assert all(found.values()), found
 
 
-def test_columns_agree_with_cellprofiler(comparisons, measured):
-    """Every shared column equals CellProfiler's on every nucleus, but the known differences
-    (on the nuclei their entry names)."""
-    ours, _ = measured
+def _unexpected(comparisons: list[Comparison], ours: pd.DataFrame) -> dict[str, int]:
+    """Per column, how many nuclei differ from CellProfiler but for the known differences."""
     unexpected = {}
     for comp in comparisons:
         known = KNOWN_DIFFERENCES.get(comp.column)
@@ -383,6 +405,14 @@ def test_columns_agree_with_cellprofiler(comparisons, measured):
             differs = differs & ~known.where(ours).to_numpy()
         if differs.any():
             unexpected[comp.column] = int(differs.sum())
+    return unexpected
+
+
+def test_columns_agree_with_cellprofiler(comparisons, measured):
+    """Every shared column equals CellProfiler's on every nucleus, but the known differences
+    (on the nuclei their entry names)."""
+    ours, _ = measured
+    unexpected = _unexpected(comparisons, ours)
     assert not unexpected, (f"columns that differ from CellProfiler's (nuclei): {unexpected}\n"
                             + _report(comparisons, ours))
 
@@ -394,3 +424,19 @@ def test_known_differences_still_differ(comparisons, measured):
                 if comp.column in KNOWN_DIFFERENCES and not comp.count]
     assert not agreeing, (f"now equal to CellProfiler's: remove {agreeing} from "
                           f"KNOWN_DIFFERENCES\n" + _report(comparisons, ours))
+
+
+@pytest.mark.parametrize("family", sorted({c.family for c in PIXEL_COLUMNS if c.cellprofiler}))
+def test_a_drifted_definition_is_caught(measured, family):
+    """A value of each family moved by 10 x (RTOL, ATOL) on one nucleus (one not exempt) fails
+    the comparison, and only there: the test sees a definition drift."""
+    ours, theirs = measured
+    column = next(c.name for c in PIXEL_COLUMNS if c.family == family and c.cellprofiler)
+    known = KNOWN_DIFFERENCES.get(column)
+    exempt = known.where(ours).to_numpy() if known and known.where else np.zeros(len(ours), bool)
+    values = ours[column].to_numpy(np.float64)
+    row = int(np.flatnonzero(~exempt & np.isfinite(values))[0])
+    drifted = ours.copy()
+    drifted[column] = drifted[column].astype(np.float64)
+    drifted.loc[row, column] = values[row] * (1 + 10 * RTOL) + 10 * ATOL
+    assert _unexpected(_compare(drifted, theirs), drifted) == {column: 1}

@@ -409,7 +409,7 @@ def test_column_definitions_are_complete():
     for c in COLUMNS:
         assert c.unit and c.family and len(c.description) > 10, c
         assert c.name == "Label" or re.fullmatch(
-            r"(AreaShape|Intensity|Location|Neighbors)_\w+", c.name)
+            r"(AreaShape|Intensity|Location|Neighbors|RadialDistribution|Texture)_\w+", c.name)
         # Our own columns: a CellProfiler name and a suffix saying what differs
         assert c.cellprofiler or c.name == "Label" or c.name.endswith(
             ("Squares", "NumPy", "_um", "_um2")), c

@@ -96,4 +96,4 @@ def test_features_choose_the_families():
     assert (full["Neighbors_FirstClosestDistance_5_um"]
             == full["Neighbors_FirstClosestDistance_5"] * 0.5).all()
     with pytest.raises(ValueError, match="unknown measurement families"):
-        measure_labels(labels, np.ones(labels.shape), features=["texture"])
+        measure_labels(labels, np.ones(labels.shape), features=["haralick"])

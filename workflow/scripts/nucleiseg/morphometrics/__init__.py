@@ -36,20 +36,29 @@ from .columns import (
     markdown_rows,
     selected,
 )
+from .brightest import BRIGHTEST, brightest
 from .edges import EDGE_STATS, edge_stats
 from .features import EXTRA_PROPERTIES
 from .neighbours import neighbour_stats
+from .radial import radial_stats
+from .texture import texture_stats
+from .zernike import zernike_stats
 
 __all__ = ["COLUMNS", "FEATURES", "Column", "cellprofiler_cell", "column_names", "column_table",
-           "markdown_rows", "measure_labels", "touches_border"]
+           "full_scale_of", "markdown_rows", "measure_labels", "touches_border"]
 
-_NOT_REGIONPROPS = {f.__name__ for f in EXTRA_PROPERTIES} | {EDGE_STATS}
+_NOT_REGIONPROPS = {f.__name__ for f in EXTRA_PROPERTIES} | {EDGE_STATS, BRIGHTEST}
 # The scikit-image properties the core columns are read from
 _PROPERTIES = tuple(dict.fromkeys(c.source.split("-")[0] for c in CORE_COLUMNS
                                   if c.source and c.source.split("-")[0] not in _NOT_REGIONPROPS))
-# Each optional family's measurement on the whole image: f(labels, intensity, index) -> {key: values}
+# Each optional family's measurement on the whole image:
+# f(labels, intensity, index, full_scale) -> {key: values}
 _FAMILIES = {
-    "neighbours": lambda labels, intensity, index: neighbour_stats(labels, index),
+    "neighbours": lambda labels, intensity, index, full_scale: neighbour_stats(labels, index),
+    "texture": texture_stats,
+    "radial": lambda labels, intensity, index, full_scale: radial_stats(labels, intensity,
+                                                                        index),
+    "zernike": lambda labels, intensity, index, full_scale: zernike_stats(labels, index),
 }
 
 
@@ -63,6 +72,23 @@ def _check_intensity(intensity, shape: tuple[int, int]) -> np.ndarray:
     if intensity.dtype.kind not in "biuf":
         raise ValueError(f"intensity must be real numbers, got dtype {intensity.dtype}")
     return intensity.astype(np.float64)
+
+
+def full_scale_of(dtype) -> float:
+    """The intensity of white in an image of this type, what CellProfiler's loader divides by:
+    the integer type's maximum (255, 65535), 1 for floats and booleans."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
+
+
+def _full_scale(full_scale, intensity) -> float:
+    if full_scale is None:
+        return full_scale_of(np.asarray(intensity).dtype)
+    scale = float(full_scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"full_scale must be a positive number (the intensity of white), "
+                         f"got {full_scale!r}")
+    return scale
 
 
 def _check_pixel_size(pixel_size_um) -> float | None:
@@ -113,36 +139,40 @@ def _derived(props: dict, table: dict) -> dict:
                                                com_y - table["AreaShape_Center_Y"]),
         "Location_CenterMassIntensity_X": com_x,
         "Location_CenterMassIntensity_Y": com_y,
-        "Location_MaxIntensity_X": props["intensity_location-3"] + col0,
-        "Location_MaxIntensity_Y": props["intensity_location-2"] + row0,
     }
 
 
-def _measure(labels: np.ndarray, intensity: np.ndarray, features: tuple[str, ...]) -> dict:
+def _measure(labels: np.ndarray, intensity: np.ndarray, features: tuple[str, ...],
+             full_scale: float) -> dict:
     """Every pixel column of the core and of the families in features, by name."""
     props = regionprops_table(labels, intensity, properties=_PROPERTIES,
                               extra_properties=EXTRA_PROPERTIES)
     props.update(edge_stats(labels, intensity, props["label"]))
+    props.update(brightest(labels, intensity, props["label"]))
     for family in features:
-        props.update(_FAMILIES[family](labels, intensity, props["label"]))
+        props.update(_FAMILIES[family](labels, intensity, props["label"], full_scale))
     table = {c.name: props[c.source] for c in selected(PIXEL_COLUMNS, features) if c.source}
     table.update(_derived(props, table))
     return table
 
 
 def measure_labels(labels, intensity, pixel_size_um: float | None = None,
-                   features=FEATURES) -> pd.DataFrame:
+                   features=FEATURES, full_scale: float | None = None) -> pd.DataFrame:
     """One row per nucleus (label > 0), the columns of `column_names(pixel_size_um given,
     features)`.
 
     labels: 2D integer instance labels, 0 = background. intensity: the raw nuclear channel,
     2D, same shape, any real dtype (measured as float64). pixel_size_um: micrometres per pixel;
     when given, the `_um`/`_um2` columns are added. features: the optional families to measure
-    besides the core (FEATURES, all by default; ValueError on an unknown one). No nuclei gives
+    besides the core (FEATURES, all by default; ValueError on an unknown one). full_scale: the
+    raw intensity of white, which texture scales to 1 before its 256 grey levels (CellProfiler's
+    loader: 255 for 8-bit, 65535 for 16-bit images); default the intensity's integer type's
+    maximum, 1 for floats. No nuclei gives
     zero rows with every column. Raises ValueError on a 3D intensity (pass one channel), mismatched shapes, or
     non-integer labels.
     """
     labels = check_labels(labels)
+    scale = _full_scale(full_scale, intensity)
     intensity = _check_intensity(intensity, labels.shape)
     size = _check_pixel_size(pixel_size_um)
     features = check_features(features)
@@ -151,7 +181,7 @@ def measure_labels(labels, intensity, pixel_size_um: float | None = None,
 
     if not labels.any():
         return pd.DataFrame({c.name: np.empty(0, c.dtype) for c in columns})
-    table = _measure(labels, intensity, features)
+    table = _measure(labels, intensity, features, scale)
     frame = pd.DataFrame({c.name: np.asarray(table[c.name]).astype(c.dtype) for c in pixel})
     if size is not None:
         for scaled, physical in zip(SCALED_COLUMNS, PHYSICAL_COLUMNS):

@@ -195,8 +195,8 @@ _INTENSITY_EDGE = (
            "largest intensity of the edge pixels", source="edge_stats-4"),
 )
 
-# Where the nucleus and its intensity lie (the intensity's from features.intensity_location,
-# in bounding-box coordinates, shifted into the image's)
+# Where the nucleus and its intensity lie (the centre of mass from features.intensity_location,
+# in bounding-box coordinates, shifted into the image's; the brightest pixel from brightest.py)
 _LOCATION = (
     Column("Location_Center_X", "px", "location",
            "= AreaShape_Center_X, the mean column of the pixels, as CellProfiler's Identify "
@@ -209,11 +209,13 @@ _LOCATION = (
     Column("Location_CenterMassIntensity_Y", "px", "location",
            "intensity-weighted mean row; NaN when the integrated intensity is 0"),
     Column("Location_MaxIntensity_X", "px", "location",
-           "column of the brightest pixel; on ties the first in row-major order (CellProfiler "
-           "takes whichever of them an unstable sort in scipy's `maximum_position` yields: "
-           "the one case where a CellProfiler column may differ from CellProfiler's)", "int64"),
+           "column of the brightest pixel; on ties CellProfiler's pick, the last of them in "
+           "NumPy 1.23's (unstable) argsort of the nuclei's intensities in row-major order "
+           "(scipy's `maximum_position`), which nucleiseg replays", "int64",
+           source="brightest-1"),
     Column("Location_MaxIntensity_Y", "px", "location",
-           "row of the brightest pixel (ties as Location_MaxIntensity_X)", "int64"),
+           "row of the brightest pixel (ties as Location_MaxIntensity_X)", "int64",
+           source="brightest-0"),
 )
 
 # Always measured; then the optional families (config measure.features), in FEATURES' order

@@ -110,16 +110,14 @@ def intensity_stats(regionmask: np.ndarray, intensity: np.ndarray) -> list[float
 
 
 def intensity_location(regionmask: np.ndarray, intensity: np.ndarray) -> list[float]:
-    """Centre of mass (row, col) and brightest pixel (row, col), in bounding-box coordinates."""
+    """Centre of mass (row, col) in bounding-box coordinates (the brightest pixel is
+    brightest.py's: its ties need the whole image)."""
     rows, cols = np.nonzero(regionmask)
     weights = intensity[rows, cols]
     total = weights.sum()
     if total == 0:
-        com = [np.nan, np.nan]
-    else:
-        com = [(rows * weights).sum() / total, (cols * weights).sum() / total]
-    brightest = np.argmax(weights)
-    return com + [rows[brightest], cols[brightest]]
+        return [np.nan, np.nan]
+    return [(rows * weights).sum() / total, (cols * weights).sum() / total]
 
 
 EXTRA_PROPERTIES = (feret, feret_squares, radii, intensity_stats, intensity_location)

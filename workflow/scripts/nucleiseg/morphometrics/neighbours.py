@@ -94,18 +94,24 @@ def _closest(centres: np.ndarray) -> np.ndarray:
     return order
 
 
-def _closest_stats(centres: np.ndarray, index: np.ndarray) -> list[np.ndarray]:
+def closest_stats(centres: np.ndarray, index: np.ndarray, order: np.ndarray | None = None,
+                  own: np.ndarray | None = None) -> list[np.ndarray]:
     """First/SecondClosestObjectNumber (as labels), their distances, and the angle between them
-    at the nucleus (degrees); 0 where there is no such neighbour (:384-414, :540-560)."""
-    n = len(centres)
-    order = _closest(centres)
+    at the nucleus (degrees); 0 where there is no such neighbour (:384-414, :540-560).
+
+    For the nuclei `own` (indices into centres; all by default), whose nearest nuclei, itself
+    first, are the rows of `order` (_closest's by default; a large image's come from a k-d
+    tree over all its nuclei: measure_blocks)."""
+    order = _closest(centres) if order is None else order
+    own = np.arange(len(centres)) if own is None else own
+    n = len(own)
     first = order[:, 1]
-    v1 = centres[first] - centres
+    v1 = centres[first] - centres[own]
     number1, distance1 = index[first], np.hypot(v1[:, 0], v1[:, 1])
     number2, distance2, angle = np.zeros(n, index.dtype), np.zeros(n), np.zeros(n)
-    if n > 2:
+    if len(centres) > 2:
         second = order[:, 2]
-        v2 = centres[second] - centres
+        v2 = centres[second] - centres[own]
         number2, distance2 = index[second], np.hypot(v2[:, 0], v2[:, 1])
         with np.errstate(invalid="ignore", divide="ignore"):
             dot = (v1 * v2).sum(1) / np.sqrt((v1**2).sum(1) * (v2**2).sum(1))
@@ -134,7 +140,7 @@ def neighbour_stats(labels: np.ndarray, index: np.ndarray) -> dict:
 
     edge = find_boundaries(labels, mode="inner") & (labels != 0)
     perimeter_rows, perimeter_cols = np.nonzero(outline(labels))
-    closest = _closest_stats(_centres(labels, index), index)
+    closest = closest_stats(_centres(labels, index), index)
     stats = {}
     for scale, distance in zip(SCALES, (1, NEIGHBOUR_DISTANCE)):
         values = [*_count_and_touching(labels, index, edge, perimeter_rows, perimeter_cols,
