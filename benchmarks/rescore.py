@@ -35,19 +35,24 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a finished run's work folder")
     parser.add_argument("--out", type=Path, default=None, help="where the new tables go")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="tensorflow",
+                        help="segment.backend: the runs made before it existed ran TensorFlow")
+    parser.add_argument("--precision", default="auto", help="segment.precision")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from nucleiseg.devices import configure_tensorflow
     from nucleiseg.evaluate import evaluate_model, split_images, summarize_evaluation
-    from nucleiseg.inference import Tiling
+    from nucleiseg.inference import BackendChoice, Tiling
     from nucleiseg.model import NucleusModel
 
     results = args.run / "results"
     out = args.out or Path(tempfile.mkdtemp(prefix="nucleiseg-rescore-"))
     out.mkdir(parents=True, exist_ok=True)
     configure_tensorflow(args.threads)
-    model = NucleusModel.load(results / "model", Tiling(), thresholds=False)
+    model = NucleusModel.load(results / "model", Tiling(), thresholds=False,
+                              backend=BackendChoice(args.backend, args.precision),
+                              threads=args.threads)
     index = pd.read_csv(results / "index.csv", dtype={"id": str})
     start = time.perf_counter()
     chosen, search = model.optimize_thresholds(split_images(index, results / "prepared", "val"))
@@ -59,7 +64,7 @@ def main() -> None:
     summary.to_csv(out / "summary.csv", index=False)
 
     print(f"date: {datetime.date.today()}, machine: {platform.node()} ({os.cpu_count()} cores), "
-          f"run: {args.run}, tiling: {model.tiling}")
+          f"run: {args.run}, tiling: {model.tiling}, backend: {model.backend}")
     before = json.loads((results / "model" / "thresholds.json").read_text())
     print(f"thresholds chosen on val: {chosen.to_dict()} (val DSB {search['dsb_score'].iloc[0]:.4f},"
           f" {searched:.0f} s); the run chose {before}: "

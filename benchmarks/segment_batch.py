@@ -11,7 +11,9 @@ the run and of each job (Snakemake's benchmark records), and seconds per megapix
 stage summed over the images (images.csv: read, normalize, predict, instances, write; measure,
 overlay). Then, in this process, the bare network's forward time on exactly the tiles that
 predict_tiled feeds it (predict.network_inputs, one warm-up call first), so that the
-prediction's own overhead (cutting and blending tiles) can be read off.
+prediction's own overhead (cutting and blending tiles) can be read off. The network runs on
+segment.backend's default engine (auto: OpenVINO on a CPU), which keeps its conversion in the
+model folder's openvino/ on first use: pass a copy of a folder that must stay as it is.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ SHARED = REPO.parent / "shared" / "data" / "dsb2018"
 STAGES = ("read", "normalize", "predict", "instances", "write", "measure", "overlay")
 
 
-def dsb_batch(folder: Path, count: int) -> None:
-    """`count` real images spread over every modality and size (every k-th by id), linked."""
+def dsb_sample(count: int) -> list[Path]:
+    """`count` real images spread over every modality and size (every k-th by id)."""
     meta = pd.read_csv(SHARED / "stage1_train_meta.csv", dtype={"id": str}).sort_values("id")
     step = max(1, len(meta) // count)
-    for sample_id in meta["id"].iloc[::step].head(count):
-        (folder / f"{sample_id}.png").symlink_to(
-            SHARED / "stage1_train" / sample_id / "images" / f"{sample_id}.png")
+    return [SHARED / "stage1_train" / sample_id / "images" / f"{sample_id}.png"
+            for sample_id in meta["id"].iloc[::step].head(count)]
+
+
+def dsb_batch(folder: Path, count: int) -> None:
+    """dsb_sample's images, linked into `folder`."""
+    for path in dsb_sample(count):
+        (folder / path.name).symlink_to(path)
 
 
 def big_batch(folder: Path, side: int) -> None:
@@ -61,23 +68,24 @@ def big_batch(folder: Path, side: int) -> None:
 
 def forward_seconds(model_folder: Path, images: pd.DataFrame, workdir: Path, tiling,
                     threads: int) -> float:
-    """The network's predict_on_batch time alone, on the tiles predict_tiled makes."""
+    """The network's predict_on_batch time alone, on the tiles predict_tiled makes, through
+    the engine segment.backend auto picks (the run's own)."""
     from nucleiseg.batch_io import read_batch_image
     from nucleiseg.devices import configure_tensorflow
     from nucleiseg.model import NucleusModel
     from nucleiseg.predict import network_inputs
 
     configure_tensorflow(threads)
-    model = NucleusModel.load(model_folder, tiling)
+    model = NucleusModel.load(model_folder, tiling, threads=threads)
     total, warm = 0.0, False
     for row in images.itertuples():
         image = read_batch_image(workdir / row.file if not Path(row.file).is_absolute() else row.file)
         for inputs in network_inputs(model.normalize(image.image), tiling):
             if not warm:
-                model.network.predict_on_batch(inputs)
+                model.backend.predict_on_batch(inputs)
                 warm = True
             start = time.perf_counter()
-            model.network.predict_on_batch(inputs)
+            model.backend.predict_on_batch(inputs)
             total += time.perf_counter() - start
     return total
 

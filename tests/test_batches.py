@@ -59,7 +59,8 @@ def batch_folder(tmp_path_factory, dsb_meta):
 def _config(folder, **segment):
     return {**TRAINED_HERE, "batches": {"plate": str(folder)},
             "segment": {"tile_size": 128, "overlap": 32, "tiles_per_step": 2, "images_per_chunk": 2,
-                        "nuclear_channel": 1, "save_probabilities": True, **segment}}
+                        "nuclear_channel": 1, "save_probabilities": True,
+                        "backend": "openvino", "precision": "float32", **segment}}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,31 @@ def test_images_table_summarizes_each_image(batch_run):
         if len(own):
             assert row["median_area"] == pytest.approx(own["AreaShape_Area"].median())
     assert (images["seconds_predict"] > 0).all()
+
+
+def test_the_run_segments_with_the_backend_asked_as_tensorflow_would(batch_run, batch_folder):
+    """segment.backend and segment.precision reach the rules (images.csv, the log), and
+    OpenVINO in float32 gives TensorFlow's maps and labels on the real images, with the model
+    this run trained."""
+    from nucleiseg.batch_io import read_batch_image
+    from nucleiseg.inference import BackendChoice, Tiling
+    from nucleiseg.model import NucleusModel
+
+    work, out, ids, _ = batch_run
+    images = pd.read_csv(out / "images.csv", dtype={"image_id": str}).set_index("image_id")
+    assert set(images["backend"]) == {"openvino"} and set(images["precision"]) == {"float32"}
+    assert "backend openvino float32" in (work / "logs" / "segment_images" / "plate" /
+                                          "chunk001.log").read_text()
+    tensorflow = NucleusModel.load(work / "results" / "model", Tiling(128, 32, 2),
+                                   backend=BackendChoice("tensorflow"))
+    for image_id in ids:
+        result = tensorflow.segment(tensorflow.normalize(
+            read_batch_image(batch_folder[0] / f"{image_id}.png", 1).image))
+        maps = tifffile.imread(next((out / "probabilities").glob(f"*/{image_id}.tif")))
+        np.testing.assert_allclose(np.moveaxis(maps, 0, -1), result.maps, atol=1e-3)
+        assert result.labels.max() > 0
+        np.testing.assert_array_equal(
+            tifffile.imread(work / images.loc[image_id, "labels_file"]), result.labels)
 
 
 def test_rerun_has_nothing_to_do_and_report_builds(batch_run, batch_folder):

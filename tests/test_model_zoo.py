@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nucleiseg.inference import BackendChoice
 from nucleiseg.instances import Thresholds
 from nucleiseg.io import read_image
 from nucleiseg.manifest import Manifest
@@ -152,7 +153,9 @@ def test_the_test_tensors_are_a_held_out_crop_and_the_networks_maps(exported, tm
 def test_the_package_is_also_a_model_folder_archive(exported, tmp_path):
     out, folder, _ = exported
     unpack_model(out, tmp_path / "unpacked", str(out))
-    loaded, original = NucleusModel.load(tmp_path / "unpacked"), NucleusModel.load(folder)
+    tensorflow = BackendChoice("tensorflow")  # the same network in both: no conversion needed
+    loaded, original = (NucleusModel.load(tmp_path / "unpacked", backend=tensorflow),
+                        NucleusModel.load(folder, backend=tensorflow))
     assert loaded.config == original.config and loaded.thresholds == original.thresholds
     image = make_nuclei((96, 96), n_nuclei=4, seed=9).image.astype(np.float32) / 255
     np.testing.assert_allclose(loaded.predict(image), original.predict(image), atol=1e-6)

@@ -25,15 +25,20 @@ def configure_tensorflow(threads: int) -> None:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    if not tf.config.list_physical_devices("GPU"):
+    if not visible_gpus():
         tf.config.experimental.enable_op_determinism()
+
+
+def visible_gpus() -> list:
+    """The GPUs TensorFlow sees (none with tensorflow-cpu, or on a node without one)."""
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
 
 
 def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:
     """Which device trains, and whether in mixed precision (auto: on a GPU only)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = visible_gpus()
     if require_gpu and not gpus:
         raise ConfigError(
             "train.require_gpu is true but TensorFlow sees no GPU (check `nvidia-smi`, that the "

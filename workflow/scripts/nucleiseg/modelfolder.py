@@ -20,6 +20,7 @@ THRESHOLD_SEARCH_FILE = "threshold_search.csv"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "training_curves.png"
 MODEL_CARD_FILE = "MODEL_CARD.md"  # written by rule write_model_card (modelcard.py)
+OPENVINO_FOLDER = "openvino"  # the network converted for OpenVINO, on first use (backends.py)
 
 
 def check_model_folder(folder: str | Path, thresholds: bool = True) -> ModelConfig:

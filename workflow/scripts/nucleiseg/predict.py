@@ -148,19 +148,22 @@ def network_inputs(image: np.ndarray, tiling: Tiling = Tiling()) -> Iterator[np.
 def predict_tiled(network, image: np.ndarray, tiling: Tiling = Tiling()) -> np.ndarray:
     """Probability maps (H, W, n_outputs) float32 for one prepared (normalized) image of any size.
 
-    `network` is the Keras model (any size multiple of 32 in, (batch, h, w, n_outputs) out).
+    `network` is anything with `predict_on_batch`: the Keras model, or an engine of
+    backends.py (any size multiple of 32 in, (batch, h, w, n_outputs) out).
     """
     image = _channels_last(image)
     height, width = image.shape[:2]
     rows, cols = AxisTiles.layout(height, tiling), AxisTiles.layout(width, tiling)
     maps = None
     for positions, inputs in _steps(image, rows, cols, tiling.tiles_per_step):
-        # predict_on_batch runs the compiled graph: ~3x faster than an eager call on CPU.
         outputs = np.asarray(network.predict_on_batch(inputs), dtype=np.float32)
         if maps is None:
             maps = np.zeros((height, width, outputs.shape[-1]), np.float32)
         for (ky, kx), output in zip(positions, outputs):
             (y_image, y_tile), (x_image, x_tile) = rows.crop(ky), cols.crop(kx)
+            if len(rows.starts) == len(cols.starts) == 1:  # one tile: every weight is 1
+                maps[y_image, x_image] = output[y_tile, x_tile]
+                continue
             weights = rows.window(ky)[y_tile, None, None] * cols.window(kx)[None, x_tile, None]
             maps[y_image, x_image] += output[y_tile, x_tile] * weights
     # Normalize by the summed weights, one axis at a time (in place, no (H, W) temporary).
