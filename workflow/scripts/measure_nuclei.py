@@ -13,7 +13,7 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     confidences = pd.read_csv(sm.input.confidence, dtype={"image_id": str})
     nuclei, seconds = measure_nuclei(images, confidences, sm.params.nuclear_channel,
                                      Path(sm.output.overlays), sm.params.pages,
-                                     sm.params.features)
+                                     sm.params.features, sm.params.blocks)
     write_csv(seconds, sm.output.seconds)
     write_csv(nuclei, sm.output.nuclei)
     log.info("%d nuclei measured in %d images", len(nuclei), len(seconds))

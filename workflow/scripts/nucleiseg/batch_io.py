@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .batches import image_id
+from .blocks import takes_blocks
 from .errors import BadInputError, BadInputsError, ConfigError
 from .io import CORRUPT_HINT, TIFF_SUFFIXES, check_image_file, read_image
 from .normalize import to_channels_last
@@ -142,6 +143,54 @@ def _read_tiff(path: Path, pages: str) -> tuple[np.ndarray, str, tuple[float | N
     return data.reshape(shape), axes, pixel_size
 
 
+@dataclass(frozen=True)
+class TiffHeader:
+    """What a TIFF's first series is, read from its header without its pixels."""
+
+    axes: str  # squeezed: YX, YXS, CYX, IYX or QYX (as _check_axes lets pass)
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    pixel_size: tuple[float | None, str]
+
+    @property
+    def height(self) -> int:
+        return self.shape[self.axes.index("Y")]
+
+    @property
+    def width(self) -> int:
+        return self.shape[self.axes.index("X")]
+
+
+def read_tiff_header(path: str | Path, nuclear_channel: int = 0,
+                     pages: str = "refuse") -> TiffHeader:
+    """A TIFF's layout, checked as read_batch_image checks it, without reading its pixels
+    (large images, read block by block: large_io)."""
+    import tifffile
+
+    path = Path(path)
+    _check_channel_setting(nuclear_channel)
+    check_image_file(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise BadInputError(path, "holds no image data (no image series)", CORRUPT_HINT)
+            series = tif.series[0]
+            axes, shape = _squeeze_axes(series.axes, series.shape)
+            header = TiffHeader(axes, shape, np.dtype(series.dtype), tiff_pixel_size(tif))
+    except BadInputError:
+        raise
+    except Exception as exc:
+        raise BadInputError(path, f"cannot be decoded as TIFF ({type(exc).__name__}: {exc})",
+                            CORRUPT_HINT) from exc
+    _check_axes(path, axes, shape, pages)
+    if len(axes) == 3 and axes[0] != "Y":  # channels first: the nuclear channel must exist
+        _to_yx_or_yxs(path, np.empty((0, 0, shape[0]), header.dtype), "YX" + axes[0],
+                      nuclear_channel)
+    _check_dtype(path, np.empty(0, header.dtype))
+    _check_size(path, np.empty((header.height, header.width, 0)))
+    return header
+
+
 def _squeeze_axes(axes: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
     """Drop axes of length 1 (a Z-stack of one plane is a 2D image), keeping Y and X."""
     kept = [(a, n) for a, n in zip(axes, shape) if n != 1 or a in "YX"]
@@ -252,8 +301,24 @@ def _describe(image: np.ndarray, depth: str, stored: str, channel_note: str | No
     return text
 
 
-def check_images(files: list[Path], nuclear_channel: int = 0, pages: str = "refuse") -> None:
+def is_large_tiff(path: str | Path, block_size: int) -> bool:
+    """Whether `path` is a TIFF to process block by block (blocks.takes_blocks; its header
+    read, its pixels not). A file that cannot be read is not: read_batch_image names it."""
+    if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+        return False
+    try:
+        header = read_tiff_header(path, pages="channels")
+    except BadInputError:
+        return False
+    return takes_blocks(header.height, header.width, block_size)
+
+
+def check_images(files: list[Path], nuclear_channel: int = 0, pages: str = "refuse",
+                 block_size: int = 0) -> None:
     """Read every file as segmentation will; one error naming each file that cannot be used.
+
+    Files above block_size (segment.block_size; 0: none) have their header checked, not
+    their pixels, which would not fit in memory.
 
     With segment.on_bad_image: fail, the workflow checks a whole batch this way before
     segmenting any of it, so that one run lists every bad file, not the first of them.
@@ -261,7 +326,10 @@ def check_images(files: list[Path], nuclear_channel: int = 0, pages: str = "refu
     problems = []
     for path in files:
         try:
-            read_batch_image(path, nuclear_channel, pages)
+            if block_size and is_large_tiff(path, block_size):
+                read_tiff_header(path, nuclear_channel, pages)  # pixels: when segmented
+            else:
+                read_batch_image(path, nuclear_channel, pages)
         except BadInputError as exc:
             problems.append(exc)
     if len(problems) == 1:  # one file: its own one-line message

@@ -71,14 +71,54 @@ def percentile_normalize(
     (as in CSBDeep/StarDist): bright nuclei above p_high stay distinguishable. A constant image
     maps to zeros rather than dividing by zero.
     """
+    _check_percentiles(p_low, p_high)
+    data = np.asarray(image, dtype=np.float32)
+    stats = NormStats(*(float(v) for v in np.percentile(data, [p_low, p_high])))
+    return normalize_with(data, stats), stats
+
+
+def _check_percentiles(p_low: float, p_high: float) -> None:
     if not 0 <= p_low < p_high <= 100:
         raise ValueError(f"need 0 <= p_low < p_high <= 100, got {p_low}, {p_high}")
+
+
+def normalize_with(image: np.ndarray, stats: NormStats) -> np.ndarray:
+    """`image` mapped so that stats.low is 0 and stats.high 1, as float32 (zeros if they are
+    equal): percentile_normalize's mapping, for percentiles found elsewhere (a large image's
+    histogram, percentiles_from_histogram)."""
     data = np.asarray(image, dtype=np.float32)
-    low, high = (float(v) for v in np.percentile(data, [p_low, p_high]))
-    scale = high - low
+    scale = stats.high - stats.low
     if scale <= 0:
-        return np.zeros_like(data), NormStats(low, high)
-    return (data - low) / scale, NormStats(low, high)
+        return np.zeros_like(data)
+    return (data - stats.low) / scale
+
+
+def percentiles_from_histogram(counts: np.ndarray, first: int, p_low: float,
+                               p_high: float) -> NormStats:
+    """np.percentile's values (method linear) of the integers whose histogram is `counts`
+    (counts[i]: pixels of value first + i), without the pixels themselves: a large image's
+    percentiles, equal to percentile_normalize's on the whole image.
+
+    Follows NumPy's own arithmetic (virtual index (n - 1) q, then the lerp from the side of
+    the nearer value), so that the float values are NumPy's, bit for bit.
+    """
+    _check_percentiles(p_low, p_high)
+    cumulative = np.cumsum(counts, dtype=np.int64)
+    n = int(cumulative[-1])
+    quantiles = np.asarray([p_low, p_high], np.float64) / 100
+    virtual = (n - 1) * quantiles
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    ranks = np.clip(np.stack([previous, previous + 1]), 0, n - 1).astype(np.int64)
+    ranks[:, virtual >= n - 1] = n - 1
+    # the value at rank r: the first whose cumulative count exceeds r
+    values = (np.searchsorted(cumulative, ranks, side="right") + first).astype(np.float32)
+    a, b = values
+    difference = (b - a).astype(np.float32)
+    low_side = a + difference * gamma
+    high_side = b - difference * (1 - gamma)
+    result = np.where(gamma >= 0.5, high_side, low_side)
+    return NormStats(float(result[0]), float(result[1]))
 
 
 def as_three_channels(image: np.ndarray) -> np.ndarray:
