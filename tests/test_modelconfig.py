@@ -42,6 +42,9 @@ MAPPED = {
     "train.augment.intensity": ("train_augment_intensity", False, False),
     "train.augment.colour": ("train_augment_colour", False, False),
     "train.augment.scale": ("train_augment_scale", [0.8, 1.25], (0.8, 1.25)),
+    "train.augment.stain": ("train_augment_stain", True, True),
+    "train.augment.grayscale": ("train_augment_grayscale", 0.2, 0.2),
+    "train.augment.dim": ("train_augment_dim", 0.3, 0.3),
     "train.seed": ("train_seed", 7, 7),
 }
 
@@ -137,6 +140,7 @@ def test_older_config_with_train_batch_size_loads_as_patches_per_step(saved):
     ({"train_patch_size": DIVISOR * 3 + 16}, "train.patch_size"),
     ({"train_augment_scale": (1.25, 0.8)}, "train.augment.scale"),
     ({"train_augment_scale": (0.0, 1.0)}, "train.augment.scale"),
+    ({"train_augment_dim": 1.5}, "train.augment.dim"),
 ])
 def test_bad_values_are_refused_naming_the_config_key(saved, changes, key):
     config, path = saved

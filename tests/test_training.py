@@ -69,6 +69,9 @@ def test_training_writes_the_model_folder_and_the_loss_falls(trained):
     assert history["epoch"].tolist() == [0, 1, 2]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert config.train_device == "CPU"
+    # radius 4-7 px: equivalent diameters 8-14 px (the sizes segment.rescale auto matches)
+    low, median, high = config.train_nucleus_diameters
+    assert 8 <= low <= median <= high <= 14
     assert ModelConfig.load(folder / "config.json") == config
     assert not (folder.parent / "state").exists()  # checkpoints are cleaned up once done
 
@@ -369,3 +372,39 @@ def test_mixed_precision_under_mirrored_strategy(tiles, tmp_path):
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == [0] and np.isfinite(history["loss"]).all()
     assert ModelConfig.load(out / "config.json").train_mixed_precision
+
+
+def test_augmentation_zooms_out_past_the_tile_and_jitters_stains():
+    """Zooms drawn log-uniformly in [0.5, 2] on a tile only 1.33x the patch: a ramp's slope in
+    the patch's middle shows each zoom (a zoom out past the tile shrinks it, mirrored at its
+    edges); the patch keeps its size and binary targets. Stain jitter keeps a white background
+    about white and moves the stained pixels, a little."""
+    import tensorflow as tf
+
+    from nucleiseg.data import _augment
+
+    config = ModelConfig(**{**TINY, "train_patch_size": 96, "train_augment_scale": (0.5, 2.0),
+                            "train_augment_stain": True, "train_augment_colour": False,
+                            "train_augment_intensity": False, "train_augment_flips": False})
+    ramp = np.repeat(np.tile(np.arange(128, dtype=np.float32) / 128, (128, 1))[..., None], 3, -1)
+    sample = make_nuclei((128, 128), n_nuclei=6, radius=(8, 12), seed=3)
+    target = (sample.labels > 0)[..., None].astype(np.float32)
+    zooms = []
+    for k in range(40):
+        out, out_target = (t.numpy() for t in _augment(
+            tf.constant(ramp), tf.constant(target), tf.constant(False),
+            tf.constant([k, 7], tf.int64), config))
+        assert out.shape == (96, 96, 3) and set(np.unique(out_target)) <= {0.0, 1.0}
+        zooms.append(1 / 128 / np.median(np.abs(np.diff(out[40:56, 40:56, 0], axis=1))))
+    assert min(zooms) < 0.6 and max(zooms) > 1.6 and 0.45 < min(zooms) and max(zooms) < 2.1
+
+    stained = np.ones((128, 128, 3), np.float32)
+    stained[sample.labels > 0] = (0.4, 0.2, 0.6)  # haematoxylin-ish nuclei on white
+    moved = []
+    for k in range(8):
+        out, out_target = (t.numpy() for t in _augment(
+            tf.constant(stained), tf.constant(target), tf.constant(True),
+            tf.constant([k, 1], tf.int64), config.replace(train_augment_scale=(1.0, 1.0))))
+        assert np.median(out[out_target[..., 0] == 0]) > 0.9  # white stays about white
+        moved.append(np.abs(np.median(out[out_target[..., 0] == 1], axis=0) - (0.4, 0.2, 0.6)))
+    assert 0.005 < np.max(moved) < 0.2

@@ -12,7 +12,7 @@ from snakemake.utils import validate
 from nucleiseg import batches as batch_listing
 from nucleiseg import chunks, config_keys, run_end
 from nucleiseg.errors import NucleisegError
-from nucleiseg.inference import TILING_KEYS
+from nucleiseg.inference import BACKEND_KEYS, RESCALE_KEYS, TILING_KEYS
 from nucleiseg.modelconfig import training_settings as model_settings
 from nucleiseg import modelfolder
 from nucleiseg.modelfolder import check_model_folder, model_files
@@ -173,6 +173,8 @@ SEGMENT_SETTING_KEYS = (
     "pixel_size_um",
     "on_bad_image",
     "save_probabilities",
+    "block_size",
+    "block_margin",
 )
 
 
@@ -183,6 +185,16 @@ def segment_settings():
 def inference_tiling():
     """How evaluation and segmentation cut images into tiles: the same way for both."""
     return {k: config["segment"][k] for k in TILING_KEYS}
+
+
+def inference_rescale():
+    """How evaluation and segmentation resize images for the network: the same way for both."""
+    return {k: config["segment"][k] for k in RESCALE_KEYS}
+
+
+def inference_backend():
+    """Which engine runs the network, in what precision: the same for every stage."""
+    return {k: config["segment"][k] for k in BACKEND_KEYS}
 
 
 def all_targets():

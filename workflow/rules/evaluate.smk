@@ -25,6 +25,8 @@ rule optimize_thresholds:
     params:
         tiling=inference_tiling(),
         tta=config["segment"]["tta"],
+        rescale=inference_rescale(),
+        backend=inference_backend(),
     script:
         "../scripts/optimize_thresholds.py"
 
@@ -60,5 +62,7 @@ rule evaluate_model:
     params:
         tiling=inference_tiling(),
         tta=config["segment"]["tta"],
+        rescale=inference_rescale(),
+        backend=inference_backend(),
     script:
         "../scripts/evaluate_model.py"

@@ -42,6 +42,7 @@ rule check_images:
     params:
         nuclear_channel=config["segment"]["nuclear_channel"],
         pages=config["segment"]["pages"],
+        block_size=config["segment"]["block_size"],
     script:
         "../scripts/check_images.py"
 
@@ -69,6 +70,8 @@ rule segment_images:
         settings=segment_settings(),
         tiling=inference_tiling(),
         tta=config["segment"]["tta"],
+        rescale=inference_rescale(),
+        backend=inference_backend(),
     script:
         "../scripts/segment_images.py"
 
@@ -103,6 +106,7 @@ rule measure_nuclei:
         nuclear_channel=config["segment"]["nuclear_channel"],
         pages=config["segment"]["pages"],
         features=config["segment"]["measure_features"],
+        blocks={k: config["segment"][k] for k in ("block_size", "block_margin")},
     script:
         "../scripts/measure_nuclei.py"
 

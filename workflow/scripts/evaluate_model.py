@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 from nucleiseg.devices import configure_tensorflow
 from nucleiseg.evaluate import evaluate_model, split_images, stage1_test_images, write_evaluation
-from nucleiseg.inference import Tiling
+from nucleiseg.inference import BackendChoice, Rescaling, Tiling
 from nucleiseg.manifest import Manifest
 from nucleiseg.model import NucleusModel
 from nucleiseg.runlog import rule_log
@@ -15,7 +15,10 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     configure_tensorflow(sm.threads)
     model = NucleusModel.load(Path(sm.input.network).parent, Tiling.from_config(sm.params.tiling),
-                              tta=sm.params.tta)
+                              tta=sm.params.tta,
+                              rescale=Rescaling.from_config(sm.params.rescale),
+                              backend=BackendChoice.from_config(sm.params.backend),
+                              threads=sm.threads)
     index = pd.read_csv(sm.input.index, dtype={"id": str})
     held_out = split_images(index, Path(sm.input.images).parent, "test")
     manifest = Manifest.read(sm.input.manifest)

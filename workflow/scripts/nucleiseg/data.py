@@ -15,6 +15,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .modelconfig import ModelConfig
+from .scale import training_diameters
 from .targets import make_targets_batch
 
 log = logging.getLogger(__name__)
@@ -45,37 +46,105 @@ def load_tiles(folder: str | Path, config: ModelConfig, max_tiles: int = 0) -> T
     return TileSet(images, targets.astype(np.uint8), table["modality"].to_numpy()[index] == "stained")
 
 
+def tiles_nucleus_diameters(folder: str | Path) -> tuple[float, float, float]:
+    """The quartiles of a split's tiles' median nucleus diameters (scale.training_diameters):
+    each tile cropped to the image it came from (no reflected padding), nuclei cut by its edge
+    left out."""
+    folder = Path(folder)
+    labels = np.load(folder / "labels.npy", mmap_mode="r")
+    table = pd.read_csv(folder / "tiles.csv")
+    return training_diameters(np.asarray(labels[row.tile, :row.valid_height, :row.valid_width])
+                             for row in table.itertuples())
+
+
+# Optical densities of haematoxylin, eosin and DAB in RGB (Ruifrok and Johnston 2001, as
+# scikit-image's rgb_from_hed): the stain space that `stain` augmentation jitters in.
+_RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_RGB_FROM_HED = _RGB_FROM_HED / np.linalg.norm(_RGB_FROM_HED, axis=1, keepdims=True)
+_RGB_FROM_HED[2] = np.cross(_RGB_FROM_HED[0], _RGB_FROM_HED[1])
+_HED_FROM_RGB = np.linalg.inv(_RGB_FROM_HED)
+
+
 def _augment(image, target, colour, seed, config: ModelConfig):
-    """Random geometry (image and targets together) and intensity (image only), stateless."""
+    """Random geometry (image and targets together), then intensity and stain (image only);
+    stateless: a seed gives the same patch."""
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(seed, 10)
-    size = config.train_patch_size
-    both = tf.concat([image, target], axis=-1)
-    low, high = config.train_augment_scale
-    zoom = tf.random.stateless_uniform([], seeds[0], low, high) if high > low else tf.constant(1.0)
-    crop = tf.minimum(tf.cast(tf.round(size / zoom), tf.int32), tf.shape(both)[0])
-    both = tf.image.stateless_random_crop(both, tf.stack([crop, crop, tf.shape(both)[-1]]), seeds[1])
-    if high > low:
-        pixels = tf.image.resize(both[..., :3], [size, size], method="bilinear")
-        masks = tf.image.resize(both[..., 3:], [size, size], method="nearest")
-        both = tf.concat([pixels, masks], axis=-1)
-    if config.train_augment_flips:
-        both = tf.image.stateless_random_flip_left_right(both, seeds[2])
-        both = tf.image.stateless_random_flip_up_down(both, seeds[3])
-        both = tf.image.rot90(both, tf.random.stateless_uniform([], seeds[4], 0, 4, dtype=tf.int32))
-    image, target = both[..., :3], both[..., 3:]
+    seeds = tf.random.experimental.stateless_split(seed, 16)
+    image, target = _geometry(image, target, seeds[:5], config)
+    if config.train_augment_stain:
+        image = tf.where(colour, _stain_jitter(image, seeds[12:14]), image)
+    if config.train_augment_colour:
+        gain = tf.random.stateless_uniform([3], seeds[8], 0.88, 1.12)
+        shift = tf.random.stateless_uniform([3], seeds[9], -0.05, 0.05)
+        image = tf.where(colour, image * gain + shift, image)
+    if config.train_augment_grayscale:  # stained tissue as a grayscale camera shows it
+        gray = tf.random.stateless_uniform([], seeds[14]) < config.train_augment_grayscale
+        image = tf.where(colour & gray, tf.repeat(tf.reduce_mean(image, -1, keepdims=True), 3, -1),
+                         image)
     if config.train_augment_intensity:
         gamma = tf.random.stateless_uniform([], seeds[5], 0.7, 1.4)
         contrast = tf.random.stateless_uniform([], seeds[6], 0.75, 1.3)
         brightness = tf.random.stateless_uniform([], seeds[7], -0.1, 0.1)
         image = tf.pow(tf.maximum(image, 0.0), gamma)
         image = (image - 0.5) * contrast + 0.5 + brightness
-    if config.train_augment_colour:
-        gain = tf.random.stateless_uniform([3], seeds[8], 0.88, 1.12)
-        shift = tf.random.stateless_uniform([3], seeds[9], -0.05, 0.05)
-        image = tf.where(colour, image * gain + shift, image)
+    if config.train_augment_dim:  # a dim image among far brighter objects, percentile-normalized
+        top = tf.random.stateless_uniform([], seeds[10], 0.1, 0.5)
+        dim = tf.random.stateless_uniform([], seeds[11]) < config.train_augment_dim
+        image = tf.where(dim, image * top, image)
     return image, target
+
+
+def _geometry(image, target, seeds, config: ModelConfig):
+    """A random crop at a random zoom (log-uniform in train_augment_scale: as likely halved as
+    doubled), then flips and quarter turns. Zooming out further than the tile allows shrinks the
+    whole tile and mirrors it at its edges to fill the patch."""
+    import tensorflow as tf
+
+    size = config.train_patch_size
+    both = tf.concat([image, target], axis=-1)
+    low, high = config.train_augment_scale
+    zoom = (tf.exp(tf.random.stateless_uniform([], seeds[0], np.log(low), np.log(high)))
+            if high > low else tf.constant(1.0))
+    tile = tf.shape(both)[0]
+    crop = tf.minimum(tf.cast(tf.round(size / zoom), tf.int32), tile)
+    both = tf.image.stateless_random_crop(both, tf.stack([crop, crop, tf.shape(both)[-1]]), seeds[1])
+    if high > low:
+        side = tf.minimum(tf.cast(tf.round(tf.cast(crop, tf.float32) * zoom), tf.int32), size)
+        side = tf.maximum(side, size // 3 + 1)  # a mirror must be narrower than what it mirrors
+        pixels = tf.image.resize(both[..., :3], tf.stack([side, side]), method="bilinear")
+        masks = tf.image.resize(both[..., 3:], tf.stack([side, side]), method="nearest")
+        both = _mirror_to(tf.concat([pixels, masks], axis=-1), size)
+    if config.train_augment_flips:
+        both = tf.image.stateless_random_flip_left_right(both, seeds[2])
+        both = tf.image.stateless_random_flip_up_down(both, seeds[3])
+        both = tf.image.rot90(both, tf.random.stateless_uniform([], seeds[4], 0, 4, dtype=tf.int32))
+    both = tf.ensure_shape(both, [size, size, None])
+    return both[..., :3], both[..., 3:]
+
+
+def _mirror_to(patch, size: int):
+    """A square patch of side <= size reflect-padded (at most once per side) to size x size."""
+    import tensorflow as tf
+
+    missing = size - tf.shape(patch)[0]
+    before = missing // 2
+    pads = tf.stack([[before, missing - before], [before, missing - before], [0, 0]])
+    return tf.pad(patch, pads, mode="REFLECT")
+
+
+def _stain_jitter(image, seeds):
+    """H&E stain variation: the image in optical densities of haematoxylin, eosin and DAB, each
+    scaled by ~U(0.95, 1.05) and shifted by ~U(-0.05, 0.05), and back (as Tellez et al. 2018;
+    skimage's rgb2hed / hed2rgb in TensorFlow)."""
+    import tensorflow as tf
+
+    density = -tf.math.log(tf.clip_by_value(image, 1e-6, 1.0))
+    hed = tf.matmul(density, tf.constant(_HED_FROM_RGB, tf.float32))
+    hed = (hed * tf.random.stateless_uniform([3], seeds[0], 0.95, 1.05)
+           + tf.random.stateless_uniform([3], seeds[1], -0.05, 0.05))
+    rgb = tf.exp(-tf.matmul(hed, tf.constant(_RGB_FROM_HED, tf.float32)))
+    return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
 def make_dataset(tiles: TileSet, config: ModelConfig, training: bool):

@@ -8,7 +8,7 @@ Snakefile reads them at parse time, so this module uses the standard library onl
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from numbers import Integral
+from numbers import Integral, Real
 
 from .errors import ConfigError
 from .modelconfig import DIVISOR
@@ -70,3 +70,69 @@ class Tiling:
 
 # The config's `segment` keys that make a Tiling: the rules pass these on to every stage.
 TILING_KEYS = tuple(f.name for f in fields(Tiling))
+
+RESCALE_MODES = ("off", "auto", "factor")
+# The factors rescaling may use: past these, an estimate is more likely wrong than the image.
+FACTOR_RANGE = (0.25, 4.0)
+
+
+@dataclass(frozen=True)
+class Rescaling:
+    """How images are resized before the network: `off`, `auto` (nuclei to the training's
+    median diameter) or `factor` (every image by `factor`; 2 doubles height and width)."""
+
+    mode: str = "off"
+    factor: float = 1.0
+
+    def __post_init__(self):
+        if self.mode not in RESCALE_MODES:
+            raise ConfigError(f"segment.rescale must be one of {', '.join(RESCALE_MODES)}, got "
+                              f"{self.mode!r}")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, Real) \
+                or not FACTOR_RANGE[0] <= self.factor <= FACTOR_RANGE[1]:
+            raise ConfigError(f"segment.rescale_factor must be a number from {FACTOR_RANGE[0]} "
+                              f"to {FACTOR_RANGE[1]}, got {self.factor!r}")
+        object.__setattr__(self, "factor", float(self.factor))
+
+    @classmethod
+    def from_config(cls, section: dict) -> Rescaling:
+        """From the config's segment.rescale and segment.rescale_factor."""
+        return cls(section.get("rescale", "off"), section.get("rescale_factor", 1.0))
+
+    def __str__(self) -> str:
+        return f"rescale {self.mode}" + (f" x{self.factor:g}" if self.mode == "factor" else "")
+
+
+# The config's `segment` keys that make a Rescaling.
+RESCALE_KEYS = ("rescale", "rescale_factor")
+
+
+BACKENDS = ("auto", "tensorflow", "openvino")
+PRECISIONS = ("auto", "float32", "bf16")
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which engine runs the network (backends.py) and in what arithmetic.
+
+    backend auto: OpenVINO on a CPU, TensorFlow where TensorFlow sees a GPU; precision auto:
+    bf16 where OpenVINO runs on a CPU that has it (benchmarks/backends.py), else float32.
+    """
+
+    backend: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self):
+        for key, allowed in (("backend", BACKENDS), ("precision", PRECISIONS)):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"segment.{key} must be one of {', '.join(allowed)}, got "
+                                  f"{getattr(self, key)!r}")
+
+    @classmethod
+    def from_config(cls, section: dict) -> BackendChoice:
+        """From the config's segment.backend and segment.precision."""
+        return cls(section.get("backend", "auto"), section.get("precision", "auto"))
+
+
+# The config's `segment` keys that make a BackendChoice.
+BACKEND_KEYS = ("backend", "precision")

@@ -6,9 +6,12 @@ verbs turn images into nuclei:
 
 - `normalize(raw)`: the percentile normalization the training images had (from config.json);
 - `predict(image)`: probability maps of a normalized image, in overlapping tiles, averaged over
-  flipped and rotated copies with test-time augmentation (`tta`);
+  flipped and rotated copies with test-time augmentation (`tta`), the network run by the
+  engine `segment.backend` chose (`backends.py`: TensorFlow, or OpenVINO on a CPU);
 - `instances(maps)`: instance labels from those maps, with the model's thresholds;
-- `segment(image)`: both, timed, as one `Segmentation`;
+- `segment(image)`: both, timed, as one `Segmentation`; with `rescale` (segment.rescale), the
+  image is first resized so that its nuclei have the training's diameter (`scale.py`), and maps
+  and labels come back on the image's own grid;
 - `optimize_thresholds(images)`: choose the thresholds on validation images.
 
 Segmentation of new batches, the threshold search and evaluation all go through these verbs,
@@ -18,6 +21,7 @@ so that what is evaluated is exactly what users get.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,12 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import Tiling
+from .backends import open_backend
+from .errors import ConfigError
+from .inference import BackendChoice, Rescaling, Tiling
 from .instances import Thresholds, confidence, head_maps, labels_from_maps
 from .modelconfig import ModelConfig
 from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled
+from .scale import ESTIMATE_THRESHOLDS, Resize, auto_factor, median_diameter
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
 
@@ -44,6 +51,8 @@ class Segmentation:
     labels: np.ndarray  # (H, W) uint16 (uint32 past 65,535 nuclei), 0 = background
     maps: np.ndarray  # (H, W, n_maps) float32: foreground first, then contour
     seconds: dict[str, float]  # predict, instances
+    diameter: float = math.nan  # the image's estimated nucleus diameter (px; rescale auto)
+    factor: float = 1.0  # the image was resized by this for the network (segment.rescale)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -66,30 +75,58 @@ class NucleusModel:
     """A MobileNetV2 U-Net with the settings it was trained with and its thresholds."""
 
     def __init__(self, network, config: ModelConfig, thresholds: Thresholds | None = None,
-                 tiling: Tiling = Tiling(), folder: Path | None = None, tta: str = "off"):
+                 tiling: Tiling = Tiling(), folder: Path | None = None, tta: str = "off",
+                 rescale: Rescaling = Rescaling(),
+                 backend: BackendChoice = BackendChoice("tensorflow"), threads: int = 0):
         self.network = network  # keras.Model
+        # The engine that runs it (segment.backend), on `threads` CPU threads (0: all): the
+        # Keras network as given unless another is chosen (load: segment.backend's default).
+        self.backend_choice = backend
+        self.threads = threads
+        self._backend = None
         self.config = config
         self.thresholds = thresholds
         self.tiling = tiling
         self.folder = folder
         self.tta = check_tta(tta)
+        self.rescale = rescale
+        if rescale.mode == "auto" and not min(config.train_nucleus_diameters) > 0:
+            raise ConfigError(
+                f"segment.rescale auto needs the training nuclei's diameters, which "
+                f"{folder or 'this model'}'s config.json lacks (train_nucleus_diameters; a model "
+                "trained before nucleiseg recorded it): set segment.rescale to off, or to factor "
+                "with segment.rescale_factor")
 
     @classmethod
     def load(cls, folder: str | Path, tiling: Tiling = Tiling(), thresholds: bool = True,
-             tta: str = "off") -> NucleusModel:
-        """The model in `folder`; thresholds: read thresholds.json (else none are set yet)."""
+             tta: str = "off", rescale: Rescaling = Rescaling(),
+             backend: BackendChoice = BackendChoice(), threads: int = 0) -> NucleusModel:
+        """The model in `folder`; thresholds: read thresholds.json (else none are set yet).
+
+        backend: which engine runs the network (opened on first use), on `threads` CPU
+        threads (0: all).
+        """
         import keras
 
         folder = Path(folder)
         config = check_model_folder(folder, thresholds=thresholds)
         network = keras.models.load_model(folder / MODEL_FILE, compile=False)
         chosen = load_thresholds(folder / THRESHOLDS_FILE) if thresholds else None
-        return cls(network, config, chosen, tiling, folder, tta)
+        return cls(network, config, chosen, tiling, folder, tta, rescale, backend, threads)
+
+    @property
+    def backend(self):
+        """The engine that runs the network (backends.py), opened on first use: a model loaded
+        for its Keras network alone (export, tests) converts nothing."""
+        if self._backend is None:
+            self._backend = open_backend(self.backend_choice, self.network, self.folder,
+                                         self.threads)
+        return self._backend
 
     def __repr__(self) -> str:
         return (f"NucleusModel({self.folder or 'in memory'}, heads {self.config.heads}, "
                 f"thresholds {self.thresholds and self.thresholds.to_dict()}, {self.tiling}, "
-                f"tta {self.tta})")
+                f"tta {self.tta}, {self.rescale}, backend {self.backend})")
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         """A raw image mapped as the training images were (the percentiles in config.json)."""
@@ -98,7 +135,7 @@ class NucleusModel:
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """(H, W, n_maps) float32 probability maps of a normalized image, tile by tile."""
-        return predict_augmented(lambda copy: predict_tiled(self.network, copy, self.tiling),
+        return predict_augmented(lambda copy: predict_tiled(self.backend, copy, self.tiling),
                                  image, self.tta)
 
     def instances(self, maps: np.ndarray, thresholds: Thresholds | None = None) -> np.ndarray:
@@ -110,31 +147,61 @@ class NucleusModel:
         foreground, contour = head_maps(maps, self.config.heads)
         return labels_from_maps(foreground, contour, thresholds)
 
-    def segment(self, image: np.ndarray) -> Segmentation:
-        """Maps and instance labels of a normalized image, each stage timed."""
-        start = time.perf_counter()
+    def predict_scaled(self, image: np.ndarray) -> tuple[np.ndarray, Resize, float]:
+        """The maps at the network's scale (segment.rescale), the resize that took the image
+        there, and the image's estimated nucleus diameter (NaN unless rescale is auto).
+
+        auto: a first pass at the image's own scale; its nuclei (at ESTIMATE_THRESHOLDS, not
+        the chosen ones, which belong to the training scale) give the diameter. An image whose
+        nuclei already match the training's keeps that first pass's maps.
+        """
+        shape = image.shape[:2]
+        if self.rescale.mode != "auto":
+            factor = self.rescale.factor if self.rescale.mode == "factor" else 1.0
+            resize = Resize(shape, factor)
+            return self.predict(resize.to_network(image)), resize, math.nan
         maps = self.predict(image)
+        foreground, contour = head_maps(maps, self.config.heads)
+        diameter = median_diameter(labels_from_maps(foreground, contour, ESTIMATE_THRESHOLDS))
+        resize = Resize(shape, auto_factor(diameter, self.config.train_nucleus_diameters))
+        if resize.identity:
+            return maps, resize, diameter
+        return self.predict(resize.to_network(image)), resize, diameter
+
+    def segment(self, image: np.ndarray) -> Segmentation:
+        """Maps and instance labels of a normalized image, each stage timed.
+
+        The labels are made at the network's scale (so min_size counts pixels there) and both
+        come back on the image's own grid.
+        """
+        start = time.perf_counter()
+        maps, resize, diameter = self.predict_scaled(image)
         predicted = time.perf_counter()
-        labels = self.instances(maps)
+        labels = resize.labels_back(self.instances(maps))
+        maps = resize.maps_back(maps)
         seconds = {"predict": predicted - start, "instances": time.perf_counter() - predicted}
-        return Segmentation(labels, maps, seconds)
+        return Segmentation(labels, maps, seconds, diameter, resize.factor)
 
     def optimize_thresholds(self, images: Iterable[TruthImage],
                             grid: dict | None = None) -> tuple[Thresholds, object]:
         """Choose and set the thresholds with the best mean DSB score on `images` (val).
 
-        The maps are predicted as segment predicts them, so the thresholds are chosen on the
-        maps they will be applied to. Returns them and the whole search table, best first.
+        The maps are predicted as segment predicts them (at the network's scale, labels
+        brought back to the truth's grid), so the thresholds are chosen on the maps they will
+        be applied to. Returns them and the whole search table, best first.
         """
-        maps, truths = [], []
+        maps, truths, backs = [], [], []
         for item in images:
-            maps.append(self.predict(item.image))
+            scaled, resize, _ = self.predict_scaled(item.image)
+            maps.append(scaled)
             truths.append(item.truth)
+            backs.append(resize.labels_back)
         if not maps:
             raise ValueError("no validation image to choose thresholds on; raise "
                              "split.fractions.val")
         log.info("searching thresholds on %d validation images", len(maps))
-        self.thresholds, table = search_thresholds(maps, truths, self.config.heads, grid)
+        self.thresholds, table = search_thresholds(maps, truths, self.config.heads, grid,
+                                                   backs)
         return self.thresholds, table
 
     def save_thresholds(self, path: str | Path | None = None) -> None:

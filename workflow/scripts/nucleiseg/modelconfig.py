@@ -57,11 +57,18 @@ class ModelConfig:
     train_augment_flips: bool = True
     train_augment_intensity: bool = True
     train_augment_colour: bool = True
-    train_augment_scale: tuple[float, float] = (1.0, 1.0)  # zoom range; (1, 1) is off
+    train_augment_scale: tuple[float, float] = (1.0, 1.0)  # zoom range, log-uniform; (1, 1): off
+    train_augment_stain: bool = False  # H&E stain jitter of stained tiles (in HED space)
+    train_augment_grayscale: float = 0.0  # chance that a stained tile is shown in grayscale
+    train_augment_dim: float = 0.0  # chance that a tile is dimmed to 10-50% of its range
     train_seed: int = 0
     # Provenance, filled in by training.
     train_device: str = ""
     train_mixed_precision: bool = False
+    # The training tiles' median nucleus diameters (equivalent, px): lower quartile, median,
+    # upper quartile (scale.training_diameters); segment.rescale auto brings images into that
+    # range. Zeros: unknown (a model from before they were kept).
+    train_nucleus_diameters: tuple[float, float, float] = (0.0, 0.0, 0.0)
     split_sha256: str = ""
     nucleiseg_version: str = __version__
     format_version: int = FORMAT_VERSION
@@ -76,6 +83,10 @@ class ModelConfig:
         low, high = self.train_augment_scale
         if not 0 < low <= high:
             raise ConfigError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {low, high}")
+        for name in ("grayscale", "dim"):
+            chance = getattr(self, f"train_augment_{name}")
+            if not 0 <= chance <= 1:
+                raise ConfigError(f"train.augment.{name} must be a chance from 0 to 1, got {chance}")
 
     @property
     def n_outputs(self) -> int:
@@ -115,7 +126,7 @@ class ModelConfig:
             )
         data = {_RENAMED_FIELDS.get(key, key): value for key, value in data.items()}
         try:
-            for key in ("unet_decoder_filters", "train_augment_scale"):
+            for key in ("unet_decoder_filters", "train_augment_scale", "train_nucleus_diameters"):
                 if key in data:
                     data[key] = tuple(data[key])
             return cls(**data)
@@ -158,6 +169,9 @@ class ModelConfig:
             train_augment_intensity=bool(augment["intensity"]),
             train_augment_colour=bool(augment["colour"]),
             train_augment_scale=tuple(float(v) for v in augment["scale"]),
+            train_augment_stain=bool(augment["stain"]),
+            train_augment_grayscale=float(augment["grayscale"]),
+            train_augment_dim=float(augment["dim"]),
             train_seed=int(train["seed"]),
         )
 

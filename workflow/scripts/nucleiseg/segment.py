@@ -18,15 +18,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import (BatchImage, check_images, check_pages, read_batch_image,
+from .batch_io import (BatchImage, check_images, check_pages, is_large_tiff, read_batch_image,
                        with_skip_hint)
+from .blocks import BLOCK_MARGIN, BLOCK_SIZE, check_block_settings
 from .batches import image_id
 from .errors import BadInputError, ConfigError, check_on_bad_image
 from .io import write_csv, write_tiff
 from .model import NucleusModel, Segmentation
+from .pipeline import WriteBehind, read_ahead
+from .segment_blocks import segment_large_image
 from .tables import CONFIDENCE_COLUMNS, SEGMENTED_COLUMNS
 
 log = logging.getLogger(__name__)
+BLOCK_WISE = "block-wise"  # read_image's answer for an image above segment.block_size
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,12 @@ class SegmentSettings:
     pixel_size_um: float = 0.0  # 0: from each file's metadata
     on_bad_image: str = "fail"
     save_probabilities: bool = False
+    block_size: int = BLOCK_SIZE  # TIFFs with a longer side are processed block by block
+    block_margin: int = BLOCK_MARGIN  # pixels around each block's core: over half any nucleus
 
     def __post_init__(self):
         check_pages(self.pages)
+        check_block_settings(self.block_size, self.block_margin)
         check_on_bad_image(self.on_bad_image, "segment.on_bad_image")
         if self.pixel_size_um < 0:
             raise ConfigError(f"segment.pixel_size_um must be >= 0, got {self.pixel_size_um}")
@@ -56,6 +63,8 @@ class SegmentSettings:
             pixel_size_um=float(section.get("pixel_size_um", 0.0)),
             on_bad_image=section.get("on_bad_image", "fail"),
             save_probabilities=bool(section.get("save_probabilities", False)),
+            block_size=int(section.get("block_size", BLOCK_SIZE)),
+            block_margin=int(section.get("block_margin", BLOCK_MARGIN)),
         )
 
     def pixel_size(self, image: BatchImage) -> tuple[float | None, str]:
@@ -65,14 +74,20 @@ class SegmentSettings:
         return image.pixel_size_um, image.pixel_size_source
 
 
-def segment_image(model: NucleusModel, image: BatchImage) -> Segmentation:
-    """Normalize as the model's training data was, then the model's segment (tiled)."""
+def read_image(model: NucleusModel, path: Path, settings: SegmentSettings
+               ) -> tuple[BatchImage | BadInputError, np.ndarray | None, dict[str, float]]:
+    """The file read and normalized as the model's training data was, each step timed; a file
+    that cannot be used gives its BadInputError in place of the image."""
     start = time.perf_counter()
+    try:
+        if is_large_tiff(path, settings.block_size):
+            return BLOCK_WISE, None, {}  # read block by block when its turn comes
+        image = read_batch_image(path, settings.nuclear_channel, settings.pages)
+    except BadInputError as exc:
+        return exc, None, {"read": time.perf_counter() - start}
+    read = time.perf_counter()
     normalized = model.normalize(image.image)
-    seconds = time.perf_counter() - start
-    result = model.segment(normalized)
-    result.seconds = {"normalize": seconds, **result.seconds}
-    return result
+    return image, normalized, {"read": read - start, "normalize": time.perf_counter() - read}
 
 
 def write_labels(path: str | Path, labels: np.ndarray, pixel_size_um: float | None) -> None:
@@ -88,6 +103,25 @@ def write_labels(path: str | Path, labels: np.ndarray, pixel_size_um: float | No
     write_tiff(path, labels, **kwargs)
 
 
+def _write_result(image: BatchImage, result: Segmentation, seconds: dict[str, float],
+                  row: dict, settings: SegmentSettings, probabilities_dir: Path,
+                  confidences: list) -> None:
+    """Write one image's labels (and maps), add its confidences, and time it all in `row`."""
+    start = time.perf_counter()
+    write_labels(row["labels_file"], result.labels, row["pixel_size_um"])
+    if settings.save_probabilities:
+        write_tiff(probabilities_dir / f"{image.id}.tif",
+                   np.moveaxis(result.maps, -1, 0), compression="zlib")
+    n = row["n_nuclei"]
+    confidences.append(pd.DataFrame({"image_id": image.id, "label": np.arange(1, n + 1),
+                                     "confidence": result.confidence}))
+    seconds["write"] = time.perf_counter() - start
+    row.update({f"seconds_{k}": v for k, v in seconds.items()})
+    log.info("%s (%s, %dx%d): %d nuclei in %.2f s (predict %.2f s)", image.id,
+             image.description, image.height, image.width, n, sum(seconds.values()),
+             seconds["predict"])
+
+
 def _bad_row(path: Path, exc: BadInputError, seconds: float) -> dict:
     return {"image_id": image_id(path), "file": str(path), "status": "skipped",
             "reason": exc.problem if exc.hint is None else f"{exc.problem}. {exc.hint}",
@@ -99,51 +133,57 @@ def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSett
                    confidence_path: Path) -> pd.DataFrame:
     """Segment `files` into labels_dir/<id>.tif; write the per-image table and confidences.
 
+    A TIFF with a side above settings.block_size is segmented block by block into
+    labels_dir/<id>.ome.tif (segment_blocks.py), its row and confidences alike.
+
     The table has tables.SEGMENTED_COLUMNS, one row per file (status ok or skipped); confidence_path gets
     one row per nucleus: image_id, label, confidence (mean foreground probability).
     """
     if settings.on_bad_image == "fail":  # every unusable file named, before any is segmented
-        check_images(files, settings.nuclear_channel, settings.pages)
+        check_images(files, settings.nuclear_channel, settings.pages, settings.block_size)
     labels_dir.mkdir(parents=True, exist_ok=True)
     probabilities_dir.mkdir(parents=True, exist_ok=True)
     rows, confidences = [], []
-    for path in files:
-        start = time.perf_counter()
-        try:
-            image = read_batch_image(path, settings.nuclear_channel, settings.pages)
-        except BadInputError as exc:
-            if settings.on_bad_image == "fail":
-                raise with_skip_hint(exc) from None
-            log.warning("skipping %s: %s", path, exc.problem)
-            rows.append(_bad_row(path, exc, time.perf_counter() - start))
-            continue
-        read_seconds = time.perf_counter() - start
-
-        result = segment_image(model, image)
-        pixel_size, source = settings.pixel_size(image)
-        start = time.perf_counter()
-        labels_file = labels_dir / f"{image.id}.tif"
-        write_labels(labels_file, result.labels, pixel_size)
-        if settings.save_probabilities:
-            write_tiff(probabilities_dir / f"{image.id}.tif",
-                       np.moveaxis(result.maps, -1, 0), compression="zlib")
-        n = int(result.labels.max(initial=0))
-        confidences.append(pd.DataFrame({"image_id": image.id, "label": np.arange(1, n + 1),
-                                         "confidence": result.confidence}))
-        seconds = {"read": read_seconds, **result.seconds, "write": time.perf_counter() - start}
-        rows.append({
-            "image_id": image.id, "file": str(path), "status": "ok", "reason": "",
-            "description": image.description, "height": image.height, "width": image.width,
-            "pixel_size_um": pixel_size, "pixel_size_source": source, "n_nuclei": n,
-            "labels_file": str(labels_file),
-            **{f"seconds_{k}": v for k, v in seconds.items()},
-        })
-        log.info("%s (%s, %dx%d): %d nuclei in %.2f s (predict %.2f s)", image.id,
-                 image.description, image.height, image.width, n, sum(seconds.values()),
-                 seconds["predict"])
+    # The network predicts image k while a thread reads and normalizes image k + 1 and another
+    # writes image k - 1 (pipeline.py): the stages' seconds overlap, their sum exceeds the wall.
+    with WriteBehind() as writer:
+        for path, (image, normalized, seconds) in read_ahead(
+                lambda path: read_image(model, path, settings), files):
+            if image is BLOCK_WISE:  # read, segmented and written block by block
+                try:
+                    rows.append(segment_large_image(model, path, settings, labels_dir,
+                                                    confidences))
+                    rows[-1].update(backend=model.backend.name,
+                                    precision=model.backend.precision)
+                    continue
+                except BadInputError as exc:
+                    image, seconds = exc, {"read": 0.0}
+            if isinstance(image, BadInputError):
+                if settings.on_bad_image == "fail":
+                    raise with_skip_hint(image) from None
+                log.warning("skipping %s: %s", path, image.problem)
+                rows.append(_bad_row(path, image, seconds["read"]))
+                continue
+            result = model.segment(normalized)
+            seconds.update(result.seconds)
+            pixel_size, source = settings.pixel_size(image)
+            rows.append({
+                "image_id": image.id, "file": str(path), "status": "ok", "reason": "",
+                "description": image.description, "height": image.height,
+                "width": image.width, "pixel_size_um": pixel_size, "pixel_size_source": source,
+                "n_nuclei": int(result.labels.max(initial=0)),
+                "nucleus_diameter_px": result.diameter, "rescale_factor": result.factor,
+                "labels_file": str(labels_dir / f"{image.id}.tif"),
+                "backend": model.backend.name, "precision": model.backend.precision,
+            })
+            writer.submit(_write_result, image, result, seconds, rows[-1], settings,
+                          probabilities_dir, confidences)
     table = pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
     conf = (pd.concat(confidences, ignore_index=True) if confidences
             else pd.DataFrame(columns=list(CONFIDENCE_COLUMNS)))
+    # In the files' order, whichever thread added an image's rows first.
+    order = {image: k for k, image in enumerate(table["image_id"])}
+    conf = conf.sort_values("image_id", key=lambda ids: ids.map(order), kind="stable")
     write_csv(conf, confidence_path)
     write_csv(table, table_path)
     return table

@@ -10,7 +10,7 @@ last step of instances.labels_from_maps and changes nothing before it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +54,10 @@ def _check_grid(grid: Mapping[str, Sequence] | None, heads: str) -> dict[str, tu
     return merged
 
 
-def _check_inputs(predictions, truths, heads: str) -> None:
+def _check_inputs(predictions, truths, heads: str, backs=None) -> None:
     check_heads(heads)
+    if backs is not None and len(backs) != len(truths):
+        raise ValueError(f"{len(backs)} label mappings for {len(truths)} truths")
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions but {len(truths)} truths; they must "
                          "pair up one to one")
@@ -67,13 +69,13 @@ def _check_inputs(predictions, truths, heads: str) -> None:
             head_maps(pred, heads)
         except ValueError as exc:
             raise ValueError(f"prediction {index}: {exc}") from None
-        if np.shape(truth) != shape[:2]:
+        if (backs is None or backs[index] is None) and np.shape(truth) != shape[:2]:
             raise ValueError(f"prediction {index} is {shape[:2]} but its truth is "
                              f"{np.shape(truth)}")
 
 
 def _score_one_image(pred: np.ndarray, truth: np.ndarray, heads: str,
-                     grid: dict[str, tuple]) -> np.ndarray:
+                     grid: dict[str, tuple], back: Callable | None = None) -> np.ndarray:
     """(n_foreground, n_contour, n_min_size, 2) array of (dsb_score, ap_50) for one image."""
     from .metrics import average_precisions
 
@@ -82,7 +84,7 @@ def _score_one_image(pred: np.ndarray, truth: np.ndarray, heads: str,
     out = np.empty((len(grid["foreground"]), len(contours), len(grid["min_size"]), 2))
     for index, labels in grid_labels(foreground, contour, grid["foreground"], contours,
                                      grid["min_size"]):
-        ap = average_precisions(truth, labels)
+        ap = average_precisions(truth, back(labels) if back else labels)
         out[index] = np.mean(list(ap.values())), ap[0.5]
     return out
 
@@ -107,7 +109,8 @@ def _table(scores: np.ndarray, heads: str, grid: dict[str, tuple]) -> pd.DataFra
 
 def search_thresholds(predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray],
                         heads: str = "contour",
-                        grid: Mapping[str, Sequence] | None = None
+                        grid: Mapping[str, Sequence] | None = None,
+                        backs: Sequence[Callable] | None = None
                         ) -> tuple[Thresholds, pd.DataFrame]:
     """The thresholds with the best mean DSB score over validation images, and the whole table.
 
@@ -116,12 +119,13 @@ def search_thresholds(predictions: Sequence[np.ndarray], truths: Sequence[np.nda
     "min_size": [...]}, each entry replacing DEFAULT_GRID's (contour is not searched for heads
     "mask", which has no contour map). Ties go to the combination nearest the middle of the
     grid, then to the first in grid order. The table has one row per combination (the searched
-    thresholds, mean dsb_score, mean ap_50), best first.
+    thresholds, mean dsb_score, mean ap_50), best first. backs: per image, what brings labels
+    made on its maps onto its truth's grid (model.NucleusModel's rescale), if they differ.
     """
-    _check_inputs(predictions, truths, heads)
+    _check_inputs(predictions, truths, heads, backs)
     grid = _check_grid(grid, heads)
-    total = sum(_score_one_image(np.asarray(p), np.asarray(t), heads, grid)
-                for p, t in zip(predictions, truths))
+    total = sum(_score_one_image(np.asarray(p), np.asarray(t), heads, grid, back)
+                for p, t, back in zip(predictions, truths, backs or [None] * len(truths)))
     table = _table(total / len(predictions), heads, grid)
     best = Thresholds(**{n: table.iloc[0][n] for n in _SEARCHED[heads]})
     return best, table

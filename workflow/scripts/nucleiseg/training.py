@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import TileSet, load_tiles, make_dataset, validation_for_replicas
+from .data import (TileSet, load_tiles, make_dataset, tiles_nucleus_diameters,
+                   validation_for_replicas)
 from .devices import (configure_tensorflow, distribution_strategy, patches_per_replica,
                       select_device, training_devices)
 from .errors import ConfigError
@@ -153,7 +154,8 @@ def train_model(
     _fit_finetune(model, strategy, config, state, data, started)
     if (state / "best.weights.h5").exists():
         model.load_weights(state / "best.weights.h5")
-    saved = config.replace(train_device=device, train_mixed_precision=mixed)
+    saved = config.replace(train_device=device, train_mixed_precision=mixed,
+                           train_nucleus_diameters=tiles_nucleus_diameters(train_tiles))
     write_model_folder(model, saved, state / HISTORY_FILE, out)
     shutil.rmtree(state)
     return saved

@@ -1,0 +1,123 @@
+"""Nucleus size: an image's typical nucleus diameter, and rescaling its nuclei to the training's.
+
+A network sees nuclei at the sizes it was trained on; three times larger or smaller, it splits
+or misses them (Cellpose's size model and StarDist's advice to rescale to the training
+magnification answer the same problem). The model folder records the sizes of the training
+nuclei (`train_nucleus_diameters` in config.json: the quartiles of the training tiles' median
+diameters); each image's own median is estimated from a first pass at native scale, an image
+whose nuclei lie outside the training's middle half is resized to its nearer edge, predicted,
+and the maps and labels are brought back onto the image's own pixel grid.
+
+Chosen on DSB2018's val split (benchmarks/robustness.py, BENCHMARKS.md): resizing every image
+to the training median cost the network 0.018 DSB on images at their own scale, where it had
+been trained on DSB2018's own range of sizes; resizing only those outside the middle half, to
+its nearer edge, cost less there and gained as much on images at half and twice the scale.
+
+`inference.Rescaling` is the setting (`segment.rescale`, `segment.rescale_factor`); `Resize` the
+geometry of one image's resize and its way back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .inference import FACTOR_RANGE
+from .instances import Thresholds
+from .labels import relabel
+
+# Fewer nuclei than this (not touching the image's border) give no estimate: factor 1.
+MIN_NUCLEI = 5
+# The first pass's nuclei, for the estimate only: fixed, since the chosen thresholds belong to
+# the training scale (and are not chosen yet while thresholds are searched). Objects under 12
+# pixels are specks of noise (on a dim 16-bit field they outnumbered the nuclei and made the
+# estimate 2 px); nuclei at a quarter of the training scale still have about 25.
+ESTIMATE_THRESHOLDS = Thresholds(foreground=0.5, contour=0.5, min_size=12)
+
+
+def equivalent_diameters(labels: np.ndarray, inner: bool = True) -> np.ndarray:
+    """Each nucleus's equivalent diameter (of the disk with its area), in pixels.
+
+    inner: leave out nuclei touching the image's border, whose visible part is smaller.
+    """
+    areas = np.bincount(labels.ravel())[1:].astype(float)
+    if inner and labels.size:
+        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        areas[np.unique(border[border > 0]) - 1] = 0
+    return 2 * np.sqrt(areas[areas > 0] / np.pi)
+
+
+def median_diameter(labels: np.ndarray) -> float:
+    """The median equivalent diameter of the nuclei not touching the border; NaN for fewer than
+    MIN_NUCLEI of them (no estimate)."""
+    diameters = equivalent_diameters(labels)
+    return float(np.median(diameters)) if len(diameters) >= MIN_NUCLEI else math.nan
+
+
+def auto_factor(diameter: float, train_diameters: tuple[float, float, float]) -> float:
+    """The factor that brings nuclei of `diameter` into the training's middle half (the lower to
+    the upper quartile of train_diameters), to its nearer edge, within FACTOR_RANGE; 1 inside it
+    or for no estimate (NaN)."""
+    low, _, high = train_diameters
+    if not diameter > 0 or low <= diameter <= high:
+        return 1.0
+    return float(np.clip((low if diameter < low else high) / diameter, *FACTOR_RANGE))
+
+
+@dataclass(frozen=True)
+class Resize:
+    """One image resized by `factor` to the network's scale, and the way back to its own grid."""
+
+    shape: tuple[int, int]  # the image's own (height, width)
+    factor: float
+
+    @property
+    def scaled_shape(self) -> tuple[int, int]:
+        return tuple(max(1, round(n * self.factor)) for n in self.shape)
+
+    @property
+    def identity(self) -> bool:
+        return self.scaled_shape == tuple(self.shape)
+
+    def to_network(self, image: np.ndarray) -> np.ndarray:
+        """The image at the network's scale: bilinear, anti-aliased when shrinking."""
+        return _resize(image, self.scaled_shape, antialias=self.factor < 1)
+
+    def maps_back(self, maps: np.ndarray) -> np.ndarray:
+        """(h, w, C) maps at the network's scale back on the image's grid (bilinear)."""
+        return _resize(maps, self.shape, antialias=self.factor > 1)
+
+    def labels_back(self, labels: np.ndarray) -> np.ndarray:
+        """Labels at the network's scale back on the image's grid: each pixel takes the label
+        under its centre (nearest neighbour); nuclei lost on the way (smaller than a pixel of
+        the image) are dropped and the rest renumbered 1..n."""
+        if self.identity:
+            return labels
+        rows, cols = (_nearest(n, s) for n, s in zip(self.shape, self.scaled_shape))
+        return relabel(labels[rows[:, None], cols[None, :]])[0]
+
+
+def _nearest(n: int, scaled: int) -> np.ndarray:
+    """For each of n pixels, the pixel of a grid of `scaled` whose area holds its centre."""
+    return np.minimum(((np.arange(n) + 0.5) * scaled / n).astype(np.intp), scaled - 1)
+
+
+def _resize(array: np.ndarray, shape: tuple[int, int], antialias: bool) -> np.ndarray:
+    from skimage.transform import resize
+
+    if tuple(array.shape[:2]) == tuple(shape):
+        return array
+    return resize(array, tuple(shape) + array.shape[2:], order=1, mode="reflect",
+                  anti_aliasing=antialias, preserve_range=True).astype(np.float32)
+
+
+def training_diameters(label_images) -> tuple[float, float, float]:
+    """The lower quartile, median and upper quartile of the median diameters of `label_images`
+    (training tiles) that have MIN_NUCLEI nuclei off their border; zeros where none has."""
+    medians = [median_diameter(labels) for labels in label_images]
+    medians = np.array([m for m in medians if m > 0])
+    if not len(medians):
+        return (0.0, 0.0, 0.0)
+    return tuple(round(float(q), 2) for q in np.percentile(medians, (25, 50, 75)))
