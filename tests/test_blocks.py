@@ -252,3 +252,31 @@ def test_checking_a_large_image_reads_its_header_not_its_pixels(tmp_path):
         check_images([path])
     with TiffRegions(path) as regions, pytest.raises(BadInputError, match="tile"):
         regions.read(slice(0, 200), slice(0, 200))
+
+
+def test_block_wise_labels_are_the_whole_images_with_a_real_unet(tmp_path):
+    """A U-Net's maps depend on each pixel's surroundings: each block is predicted with the
+    whole image's tiles (model.predict_window), so its nuclei are the whole image's, exactly."""
+    import keras
+
+    from nucleiseg.network import build_unet
+
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(unet_alpha=0.35, unet_encoder_weights="none",
+                         unet_decoder_filters=(16, 16, 8, 8, 8))
+    model = NucleusModel(build_unet(config), config, None, Tiling(128, 32, 2))
+    sample = make_nuclei((170, 200), n_nuclei=40, touching_pairs=4, bit_depth=16, seed=6)
+    image = _tiff(tmp_path, "field.tif", sample.image, tile=(64, 64), compression="zlib")
+    maps = model.predict(model.normalize(sample.image))
+    model.thresholds = Thresholds(float(np.quantile(maps[..., 0], 0.7)), 1.0, 0)
+    labels = []
+    for name, settings in (("whole", SegmentSettings()),
+                           ("blocks", SegmentSettings(block_size=BLOCK, block_margin=MARGIN))):
+        table = segment_images(model, [image], settings, tmp_path / name / "labels",
+                               tmp_path / name / "probabilities", tmp_path / name / "seg.csv",
+                               tmp_path / name / "confidence.csv")
+        labels.append(tifffile.imread(table.loc[0, "labels_file"]))
+    whole, blocks = labels
+    mapping = _mapping(whole, blocks)
+    assert len(mapping) == whole.max() == blocks.max() > 5
+    np.testing.assert_array_equal(whole > 0, blocks > 0)

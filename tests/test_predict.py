@@ -264,3 +264,28 @@ def test_network_inputs_are_the_tiles_predict_tiled_uses(contour_net):
     predict_tiled(Recorder(), image, tiling)
     assert len(calls) == len(batches)
     assert all(np.array_equal(a, b) for a, b in zip(calls, batches))
+
+
+@pytest.mark.parametrize("tiling", [Tiling(128, 32, 1), Tiling(128, 64, 3), Tiling(512, 64, 2)])
+def test_a_window_gets_the_whole_images_maps(contour_net, tiling):
+    """predict_window reads only the region its tiles need and blends the whole image's tiles:
+    its maps are the whole image's (to the last bit or so: another grouping of the tiles into
+    steps may round the network's sums differently)."""
+    from nucleiseg.predict import predict_window
+
+    image = np.random.default_rng(0).random((300, 410)).astype(np.float32)
+    whole = predict_tiled(contour_net, image, tiling)
+    asked = []
+
+    def read(ys, xs):
+        asked.append((ys, xs))
+        return image[ys, xs]
+
+    for window in [(slice(0, 300), slice(0, 410)), (slice(50, 170), slice(100, 333)),
+                   (slice(290, 300), slice(0, 5))]:
+        np.testing.assert_allclose(
+            predict_window(contour_net, read, image.shape, window, tiling), whole[window],
+            rtol=1e-6, atol=1e-6)
+    ys, xs = asked[-1]  # a corner window reads its tiles' pixels, not the whole image
+    if tiling.tile_size < min(image.shape):
+        assert (ys.stop - ys.start) * (xs.stop - xs.start) < image.size / 4

@@ -36,7 +36,7 @@ from .instances import Thresholds, confidence, head_maps, labels_from_maps
 from .modelconfig import ModelConfig
 from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
-from .predict import predict_tiled
+from .predict import predict_tiled, predict_window
 from .scale import ESTIMATE_THRESHOLDS, Resize, auto_factor, median_diameter
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
@@ -137,6 +137,16 @@ class NucleusModel:
         """(H, W, n_maps) float32 probability maps of a normalized image, tile by tile."""
         return predict_augmented(lambda copy: predict_tiled(self.backend, copy, self.tiling),
                                  image, self.tta)
+
+    def predict_window(self, read, shape: tuple[int, int],
+                       window: tuple[slice, slice]) -> np.ndarray | None:
+        """predict's maps of a whole image of `shape` on `window` alone, reading only the
+        region its tiles need (`read(ys, xs)`: that region, normalized); so a large image
+        processed block by block gets the maps of one pass. None where that cannot hold:
+        test-time augmentation and rescaling work on whole images."""
+        if self.tta != "off" or self.rescale.mode != "off":
+            return None
+        return predict_window(self.backend, read, shape, window, self.tiling)
 
     def instances(self, maps: np.ndarray, thresholds: Thresholds | None = None) -> np.ndarray:
         """Instance labels from the maps, with `thresholds` or the model's own."""

@@ -88,6 +88,11 @@ class AxisTiles:
             total[inside] += self.window(k)[in_tile]
         return total
 
+    def touching(self, first: int, stop: int) -> list[int]:
+        """The tiles that cover any pixel of [first, stop)."""
+        return [k for k, start in enumerate(self.starts)
+                if start < stop and start + self.tile > first and self.crop(k)[0].stop > first]
+
     def source_index(self, k: int) -> np.ndarray:
         """For each pixel of tile k, the image pixel it shows (reflecting at the borders)."""
         return reflect_index(np.arange(self.starts[k], self.starts[k] + self.tile), self.length)
@@ -172,6 +177,55 @@ def predict_tiled(network, image: np.ndarray, tiling: Tiling = Tiling()) -> np.n
     if len(cols.starts) > 1:
         maps /= cols.weight_sum()[None, :, None]
     return maps
+
+
+def predict_window(network, read, shape: tuple[int, int], window: tuple[slice, slice],
+                   tiling: Tiling = Tiling()) -> np.ndarray:
+    """The maps predict_tiled gives a whole image of `shape`, on `window` alone.
+
+    Only the pixels the window's tiles need are read: `read(ys, xs)` returns that region of the
+    prepared image. The tiles are the whole image's (its layout, reflections and blending
+    weights, added in the same order), so the window's maps are the whole image's there: a
+    large image processed block by block gets the maps, hence the nuclei, of one pass.
+    """
+    height, width = shape
+    rows, cols = AxisTiles.layout(height, tiling), AxisTiles.layout(width, tiling)
+    (y0, y1), (x0, x1) = ((s.start, s.stop) for s in window)
+    touched = [(ky, kx) for ky in rows.touching(y0, y1) for kx in cols.touching(x0, x1)]
+    ys = np.concatenate([rows.source_index(k) for k, _ in touched])
+    xs = np.concatenate([cols.source_index(k) for _, k in touched])
+    top, left = int(ys.min()), int(xs.min())
+    region = _channels_last(read(slice(top, int(ys.max()) + 1), slice(left, int(xs.max()) + 1)))
+    maps = None
+    for group in _groups(touched, tiling.tiles_per_step):
+        inputs = as_three_channels(np.stack([
+            region[np.ix_(rows.source_index(ky) - top, cols.source_index(kx) - left)]
+            for ky, kx in group]))
+        outputs = np.asarray(network.predict_on_batch(inputs), dtype=np.float32)
+        if maps is None:
+            maps = np.zeros((y1 - y0, x1 - x0, outputs.shape[-1]), np.float32)
+        for (ky, kx), output in zip(group, outputs):
+            (y_in, y_tile), (x_in, x_tile) = (_clip(axis.crop(k), first, stop) for axis, k, first, stop
+                                              in ((rows, ky, y0, y1), (cols, kx, x0, x1)))
+            weights = rows.window(ky)[y_tile, None, None] * cols.window(kx)[None, x_tile, None]
+            if len(rows.starts) == len(cols.starts) == 1:
+                maps[y_in, x_in] = output[y_tile, x_tile]
+            else:
+                maps[y_in, x_in] += output[y_tile, x_tile] * weights
+    if len(rows.starts) > 1:
+        maps /= rows.weight_sum()[y0:y1, None, None]
+    if len(cols.starts) > 1:
+        maps /= cols.weight_sum()[None, x0:x1, None]
+    return maps
+
+
+def _clip(crop: tuple[slice, slice], first: int, stop: int) -> tuple[slice, slice]:
+    """A tile's (image slice, tile slice) cut to [first, stop), the image slice made relative
+    to `first`."""
+    inside, in_tile = crop
+    low, high = max(inside.start, first), min(inside.stop, stop)
+    shift = in_tile.start - inside.start
+    return slice(low - first, high - first), slice(low + shift, high + shift)
 
 
 def predict_untiled(network, image: np.ndarray) -> np.ndarray:

@@ -88,15 +88,7 @@ def _segment_blocks(model: NucleusModel, regions: TiffRegions, grid: BlockGrid, 
     block's result); `seconds` accumulates each stage's time."""
     n, confidences, result = 0, [], None
     for block in grid:
-        start = time.perf_counter()
-        raw = regions.read(*block.window)
-        read = time.perf_counter()
-        normalized = normalize_with(raw, stats)
-        del raw
-        seconds["read"] += read - start
-        seconds["normalize"] += time.perf_counter() - read
-        result = model.segment(normalized)
-        del normalized
+        result = _segment_window(model, regions, stats, block, seconds)
         for stage in ("predict", "instances"):
             seconds[stage] += result.seconds[stage]
         start = time.perf_counter()
@@ -106,6 +98,37 @@ def _segment_blocks(model: NucleusModel, regions: TiffRegions, grid: BlockGrid, 
         seconds["write"] += time.perf_counter() - start
         log.debug("block %d,%d: %d nuclei", block.row, block.column, kept.size)
     return n, np.concatenate(confidences), result
+
+
+def _segment_window(model: NucleusModel, regions: TiffRegions, stats, block: Block,
+                    seconds: dict) -> Segmentation:
+    """One block's window segmented: with the whole image's tiles (model.predict_window), so
+    its maps are one pass's, or, with test-time augmentation or rescaling, as an image of its
+    own. Reading and normalizing go to `seconds`, not to predict's time."""
+    spent = {"read": 0.0, "normalize": 0.0}
+
+    def read(ys: slice, xs: slice) -> np.ndarray:
+        start = time.perf_counter()
+        raw = regions.read(ys, xs)
+        read_at = time.perf_counter()
+        normalized = normalize_with(raw, stats)
+        spent["read"] += read_at - start
+        spent["normalize"] += time.perf_counter() - read_at
+        return normalized
+
+    start = time.perf_counter()
+    maps = model.predict_window(read, block.image_shape, block.window)
+    if maps is None:
+        result = model.segment(read(*block.window))
+    else:
+        predicted = time.perf_counter()
+        labels = model.instances(maps)
+        result = Segmentation(labels, maps, {
+            "predict": predicted - start - sum(spent.values()),
+            "instances": time.perf_counter() - predicted})
+    for stage, value in spent.items():
+        seconds[stage] += value
+    return result
 
 
 def stitch(store: LabelStore, block: Block, labels: np.ndarray, first_id: int) -> np.ndarray:
