@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .introsort import argsort
+from .introsort import argsort, maximum_positions
 
 BRIGHTEST = "brightest"  # the keys: brightest-0 (row), brightest-1 (column)
 
@@ -21,18 +21,12 @@ def brightest(labels: np.ndarray, intensity: np.ndarray, index: np.ndarray) -> d
     flat = np.flatnonzero(labels)
     obj = np.searchsorted(index, labels.ravel()[flat])
     values = intensity.ravel()[flat]
-    top = np.full(index.size, -np.inf)
-    np.maximum.at(top, obj, values)
-    at_top = values == top[obj]
-    tied = np.bincount(obj[at_top], minlength=index.size) > 1
-    rank = np.arange(flat.size)
-    if tied.any():
-        order = argsort(values, at_top & tied[obj])
-        rank[order] = np.arange(flat.size)
-    last = np.full(index.size, -1)
-    np.maximum.at(last, obj[at_top], rank[at_top])
-    chosen = at_top & (rank == last[obj])
-    rows, cols = np.unravel_index(flat[chosen], labels.shape)
-    position = np.empty((2, index.size), np.int64)
-    position[:, obj[chosen]] = rows, cols
-    return {f"{BRIGHTEST}-0": position[0], f"{BRIGHTEST}-1": position[1]}
+
+    def places(candidates):  # in the argsort of the objects' intensities, row-major
+        place = np.empty(values.size, np.int64)
+        place[argsort(values, candidates)] = np.arange(values.size)
+        return place[candidates]
+
+    element, _ = maximum_positions(values, obj, index.size, places)
+    rows, cols = np.unravel_index(flat[element], labels.shape)
+    return {f"{BRIGHTEST}-0": rows, f"{BRIGHTEST}-1": cols}

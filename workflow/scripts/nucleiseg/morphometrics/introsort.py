@@ -144,3 +144,28 @@ def argsort(values: np.ndarray, needed: np.ndarray | None = None) -> np.ndarray:
     order = np.lexsort((position, arrays[1][position], segment))  # insertion sort is stable
     t[position] = t[position[order]]
     return t
+
+
+def maximum_positions(values: np.ndarray, obj: np.ndarray, n_objects: int,
+                      places) -> tuple[np.ndarray, np.ndarray]:
+    """Per object, the element that scipy's maximum_position picks as CellProfiler runs it:
+    of the elements holding the object's largest value, the one that the sort puts last.
+
+    values, obj: per element (an object's pixel), its value and its object (0..n_objects-1);
+    places(candidates): the sort's places of the elements of the boolean mask `candidates`,
+    called only where several elements tie for an object's largest value (the sort is costly).
+    Returns (the chosen element per object, whether its object had a tie)."""
+    top = np.full(n_objects, -np.inf)
+    np.maximum.at(top, obj, values)
+    at_top = values == top[obj]
+    tied = np.bincount(obj[at_top], minlength=n_objects) > 1
+    candidates = at_top & tied[obj]
+    rank = np.arange(values.size)  # without a tie, the one element at the top
+    if candidates.any():
+        rank[candidates] = places(candidates)
+    last = np.full(n_objects, -1)
+    np.maximum.at(last, obj[at_top], rank[at_top])
+    chosen = at_top & (rank == last[obj])
+    element = np.empty(n_objects, np.int64)
+    element[obj[chosen]] = np.flatnonzero(chosen)
+    return element, tied

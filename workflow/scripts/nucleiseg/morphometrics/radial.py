@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .introsort import argsort
+from .introsort import argsort, maximum_positions
 
 BINS = 4  # CellProfiler's default bin count, scaled bins, no overflow ring
 RADIAL = "radial"  # the keys' prefix: radial-<k>, k = feature * BINS + ring
@@ -69,24 +69,16 @@ def _distances(labels, index, pixel_colour, n_colours):
     flat = np.flatnonzero(labels)
     obj = np.searchsorted(index, labels.ravel()[flat])
     distance = to_edge.ravel()[flat]
-    top = np.full(index.size, -np.inf)
-    np.maximum.at(top, obj, distance)
-    at_top = distance == top[obj]
-    tied = np.bincount(obj[at_top], minlength=index.size) > 1
-    candidates = at_top & tied[obj]
-    rank = flat.copy()  # without ties, the one pixel at the top
-    if candidates.any():
+
+    def places(candidates):  # in the argsort of the whole image's distances
         needed = np.zeros(labels.size, bool)
         needed[flat[candidates]] = True
-        order = argsort(to_edge, needed)
         place = np.zeros(labels.size, np.int64)
-        place[order] = np.arange(labels.size)
-        rank[candidates] = place[flat[candidates]]
-    best = np.full(index.size, -1)
-    np.maximum.at(best, obj[at_top], rank[at_top])
-    centres = np.empty(index.size, np.int64)
-    chosen = at_top & (rank == best[obj])
-    centres[obj[chosen]] = flat[chosen]
+        place[argsort(to_edge, needed)] = np.arange(labels.size)
+        return place[flat[candidates]]
+
+    element, tied = maximum_positions(distance, obj, index.size, places)
+    centres = flat[element]
     return to_edge, tied, centres
 
 
