@@ -1,5 +1,6 @@
 """Shared fixtures: where the real DSB2018 data is, small real subsets of it, a Snakemake runner,
-and a check that a figure shows something."""
+a check that a figure shows something, and a network that looks at each pixel alone (for the
+block-wise path: tests/test_blocks.py, tests/test_ome_zarr.py)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,64 @@ def assert_figure(path: Path, min_size: tuple[int, int] = (300, 200), min_ink: f
     colour = (chroma > 30).mean()
     assert colour >= min_colour, (
         f"{path}: {colour:.2%} of the pixels in colour, expected {min_colour:.1%}")
+
+
+@pytest.fixture(scope="session")
+def pointwise_model():
+    """A real network that looks at each pixel alone (a 1 x 1 convolution): its maps do not
+    depend on the window around a pixel, so the block-wise path must give exactly the whole
+    image's nuclei. Foreground: normalized intensity above 0.2; no contours."""
+    import keras
+
+    from nucleiseg.inference import Tiling
+    from nucleiseg.instances import Thresholds
+    from nucleiseg.model import NucleusModel
+    from nucleiseg.modelconfig import ModelConfig
+
+    network = keras.Sequential([keras.Input((None, None, 3)),
+                                keras.layers.Conv2D(2, 1, activation="sigmoid")])
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[..., 0] = 20 / 3
+    network.layers[0].set_weights([kernel, np.array([-4.0, -10.0], np.float32)])
+    return NucleusModel(network, ModelConfig(), Thresholds(0.5, 0.5, 5),
+                        Tiling(tile_size=256, overlap=32, tiles_per_step=2))
+
+
+def segment_and_measure(model, image: Path, settings, out: Path, nuclear_channel: int = 0):
+    """One image segmented (segment_images) and measured (measure_nuclei) into `out`: its
+    segmented table, nuclei table and images.csv rows."""
+    from nucleiseg.measure import measure_nuclei
+    from nucleiseg.report import images_table
+    from nucleiseg.segment import segment_images
+
+    table = segment_images(model, [image], settings, out / "labels", out / "probabilities",
+                           out / "segmented.csv", out / "confidence.csv")
+    confidence = pd.read_csv(out / "confidence.csv", dtype={"image_id": str})
+    nuclei, seconds = measure_nuclei(table, confidence, nuclear_channel, out / "overlays",
+                                     blocks={"block_size": settings.block_size,
+                                             "block_margin": settings.block_margin})
+    return table, nuclei, images_table(table, nuclei, seconds)
+
+
+def write_ome_zarr(path: Path, data: np.ndarray, axes: str = "cyx", zarr_format: int = 3,
+                   pixel_size: float | None = None, unit: str = "micrometer",
+                   chunks: tuple[int, ...] | None = None) -> Path:
+    """`data` as a one-level OME-Zarr image, as NGFF writers lay it out: NGFF 0.5 (zarr v3,
+    zarr.json's attributes.ome) or NGFF 0.4 (zarr v2, .zattrs); `pixel_size` in `unit` on y
+    and x (none: no unit, scale 1)."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    group.create_array("0", data=data, chunks=chunks or tuple(min(n, 64) for n in data.shape))
+    kinds = {"t": "time", "c": "channel"}
+    described = [{"name": a, "type": kinds.get(a, "space"),
+                  **({"unit": unit} if pixel_size and a in "yx" else {})} for a in axes]
+    scale = [float(pixel_size) if pixel_size and a in "yx" else 1.0 for a in axes]
+    image = {"name": path.name, "axes": described,
+             "datasets": [{"path": "0", "coordinateTransformations": [
+                 {"type": "scale", "scale": scale}]}]}
+    if zarr_format == 3:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [image]}
+    else:
+        group.attrs["multiscales"] = [{"version": "0.4", **image}]
+    return path

@@ -9,18 +9,18 @@ import pytest
 import tifffile
 from scipy import ndimage as ndi
 
+from conftest import segment_and_measure
 from nucleiseg.blocks import BlockGrid, owned, takes_blocks
 from nucleiseg.errors import ConfigError
 from nucleiseg.inference import Tiling
 from nucleiseg.instances import Thresholds
 from nucleiseg.large_io import (LabelStore, TiffRegions, image_percentiles,
                                 write_label_pyramid)
-from nucleiseg.measure import measure_image, measure_nuclei
+from nucleiseg.measure import measure_image
 from nucleiseg.measure_blocks import measure_large_image
 from nucleiseg.model import NucleusModel
 from nucleiseg.modelconfig import ModelConfig
 from nucleiseg.normalize import percentile_normalize, percentiles_from_histogram
-from nucleiseg.report import images_table
 from nucleiseg.segment import SegmentSettings, segment_images
 from nucleiseg.segment_blocks import stitch
 from nucleiseg.synthetic import make_nuclei
@@ -190,37 +190,11 @@ def test_block_wise_measurements_equal_the_whole_image_measurements(tmp_path):
     np.testing.assert_array_equal(small.image[..., 0], sample.image[::4, ::4])
 
 
-@pytest.fixture(scope="module")
-def pointwise_model():
-    """A real network that looks at each pixel alone (a 1 x 1 convolution): its maps do not
-    depend on the window around a pixel, so the block-wise path must give exactly the whole
-    image's nuclei. Foreground: normalized intensity above 0.2; no contours."""
-    import keras
-
-    network = keras.Sequential([keras.Input((None, None, 3)),
-                                keras.layers.Conv2D(2, 1, activation="sigmoid")])
-    kernel = np.zeros((1, 1, 3, 2), np.float32)
-    kernel[..., 0] = 20 / 3
-    network.layers[0].set_weights([kernel, np.array([-4.0, -10.0], np.float32)])
-    return NucleusModel(network, ModelConfig(), Thresholds(0.5, 0.5, 5),
-                        Tiling(tile_size=256, overlap=32, tiles_per_step=2))
-
-
-def _segment_and_measure(model, image, settings, out):
-    table = segment_images(model, [image], settings, out / "labels", out / "probabilities",
-                           out / "segmented.csv", out / "confidence.csv")
-    confidence = pd.read_csv(out / "confidence.csv", dtype={"image_id": str})
-    nuclei, seconds = measure_nuclei(table, confidence, 0, out / "overlays",
-                                     blocks={"block_size": settings.block_size,
-                                             "block_margin": settings.block_margin})
-    return table, nuclei, images_table(table, nuclei, seconds)
-
-
 def test_batch_tables_are_the_same_whichever_path_an_image_took(pointwise_model, tmp_path):
     sample = make_nuclei((170, 200), n_nuclei=40, touching_pairs=4, bit_depth=16, seed=5)
     image = _tiff(tmp_path, "field.tif", sample.image, tile=(64, 64), compression="zlib")
-    whole = _segment_and_measure(pointwise_model, image, SegmentSettings(), tmp_path / "whole")
-    blocks = _segment_and_measure(pointwise_model, image,
+    whole = segment_and_measure(pointwise_model, image, SegmentSettings(), tmp_path / "whole")
+    blocks = segment_and_measure(pointwise_model, image,
                                   SegmentSettings(block_size=BLOCK, block_margin=MARGIN),
                                   tmp_path / "blocks")
     whole_labels = tifffile.imread(whole[0].loc[0, "labels_file"])

@@ -4,6 +4,7 @@ filled again, give back each nucleus of the label image."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,13 @@ import tifffile
 from skimage.draw import disk
 from skimage.draw import polygon as fill_polygon
 
-from conftest import run_snakemake
+from conftest import run_snakemake, segment_and_measure, write_ome_zarr
 from nucleiseg.exports import (
     CLASSIFICATION, EXPORTS, GEOJSON, IMAGEJ_ROIS, export_file, export_nuclei,
     feature_collection, imagej_rois, write_geojson, write_imagej_rois,
 )
 from nucleiseg.io import write_csv
+from nucleiseg.large_io import LabelStore, write_label_pyramid
 from nucleiseg.measure import measure_image
 from nucleiseg.outlines import nucleus_polygons, signed_area
 
@@ -219,6 +221,107 @@ def test_export_nuclei_writes_each_segmented_image_of_a_chunk(tmp_path):
         export_nuclei(images, nuclei, ["svg"], folder)
 
 
+# --- a large image, block by block ---------------------------------------------------------------
+
+BLOCK, MARGIN = 64, 24  # tests/test_blocks.py's: blocks far smaller than the image
+
+
+def _whole_exports(labels: np.ndarray, nuclei: pd.DataFrame, folder: Path) -> Path:
+    """The whole-image export of these labels (the reference), as img.geojson, img_rois.zip."""
+    write_geojson(feature_collection(labels, nuclei), export_file(folder, "img", GEOJSON))
+    write_imagej_rois(imagej_rois(labels, nuclei), export_file(folder, "img", IMAGEJ_ROIS))
+    return folder
+
+
+def _block_exports(labels_file: Path, nuclei: pd.DataFrame, folder: Path) -> Path:
+    images = pd.DataFrame({"image_id": ["img"], "status": ["ok"],
+                           "labels_file": [str(labels_file)]})
+    assert export_nuclei(images, nuclei, list(EXPORTS), folder,
+                         {"block_size": BLOCK, "block_margin": MARGIN}) == 2
+    return folder
+
+
+def _assert_same_exports(whole: Path, blocks: Path) -> None:
+    """The same GeoJSON (text and parsed) and the same ROI set entries (names, order, bytes)."""
+    text = export_file(blocks, "img", GEOJSON).read_text()
+    assert json.loads(text) == json.loads(export_file(whole, "img", GEOJSON).read_text())
+    assert text == export_file(whole, "img", GEOJSON).read_text()
+    with zipfile.ZipFile(export_file(whole, "img", IMAGEJ_ROIS)) as a, \
+            zipfile.ZipFile(export_file(blocks, "img", IMAGEJ_ROIS)) as b:
+        assert a.namelist() == b.namelist()
+        assert [a.read(n) for n in a.namelist()] == [b.read(n) for n in b.namelist()]
+        assert [i.compress_type for i in a.infolist()] == [i.compress_type for i in b.infolist()]
+
+
+def _label_ome_tiff(labels: np.ndarray, path: Path) -> Path:
+    """Labels as segment_blocks writes them: a tiled, pyramidal OME-TIFF."""
+    store = LabelStore(path.parent, *labels.shape)
+    try:
+        store.write(slice(0, labels.shape[0]), slice(0, labels.shape[1]), labels)
+        write_label_pyramid(path, store, int(labels.max()), None)
+    finally:
+        store.close()
+    return path
+
+
+def test_a_large_images_exports_block_by_block_are_the_whole_images(pointwise_model, tmp_path,
+                                                                    caplog):
+    """Segmented and measured block by block (nuclei.csv as the rule reads it), then exported
+    block by block: the files of the whole-image export of the same labels, byte for byte; ids
+    grow block by block, so no nucleus waits for another block's."""
+    from nucleiseg.segment import SegmentSettings
+    from nucleiseg.synthetic import make_nuclei
+
+    sample = make_nuclei((170, 200), n_nuclei=40, touching_pairs=4, bit_depth=16, seed=5)
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, sample.image, tile=(64, 64))
+    table, nuclei, _ = segment_and_measure(
+        pointwise_model, image, SegmentSettings(block_size=BLOCK, block_margin=MARGIN),
+        tmp_path / "run")
+    write_csv(nuclei, tmp_path / "nuclei.csv")
+    nuclei = pd.read_csv(tmp_path / "nuclei.csv", dtype={"image_id": str})
+    labels_file = Path(table.loc[0, "labels_file"])
+    assert labels_file.name == "img.ome.tif" and len(nuclei) > 20
+    labels = tifffile.imread(labels_file)
+    crossing = [label for label in nuclei["label"]
+                if len(np.unique(np.nonzero(labels == label)[1] // BLOCK)) > 1]
+    assert crossing  # nuclei across a block border
+    caplog.set_level("INFO", logger="nucleiseg.exports")
+    _assert_same_exports(_whole_exports(labels, nuclei, tmp_path / "whole"),
+                         _block_exports(labels_file, nuclei, tmp_path / "blocks"))
+    assert "waited" not in caplog.text
+
+
+def test_block_wise_exports_hold_each_nucleus_once_and_whole_in_any_label_order(tmp_path):
+    """Labels numbered at random (not block by block) and a nucleus wider than a window (cut
+    there, owned by several blocks): every nucleus once, whole, in the table's order."""
+    from nucleiseg.synthetic import make_nuclei
+
+    labels = make_nuclei((200, 230), n_nuclei=60, touching_pairs=6, seed=2).labels
+    labels[100:104, 10:170] = labels.max() + 1  # a bar across three blocks' cores and windows
+    numbers = np.random.default_rng(1).permutation(int(labels.max())) + 1
+    labels = np.concatenate([[0], numbers])[labels].astype(np.uint16)
+    bar = int(labels[101, 100])
+    labels_file = _label_ome_tiff(labels, tmp_path / "img.ome.tif")
+    nuclei = _nuclei_csv(labels, tmp_path)
+    blocks = _block_exports(labels_file, nuclei, tmp_path / "blocks")
+    _assert_same_exports(_whole_exports(labels, nuclei, tmp_path / "whole"), blocks)
+    features = json.loads(export_file(blocks, "img", GEOJSON).read_text())["features"]
+    assert [f["properties"]["name"] for f in features] == [str(n) for n in nuclei["label"]]
+    for feature in features:
+        label = int(feature["properties"]["name"])
+        geometry = feature["geometry"]
+        polygons = (geometry["coordinates"] if geometry["type"] == "MultiPolygon"
+                    else [geometry["coordinates"]])
+        area = sum(signed_area(np.array(ring[:-1])) for polygon in polygons for ring in polygon)
+        assert area == (labels == label).sum(), label
+    assert [f["properties"]["name"] for f in features].count(str(bar)) == 1
+    missing = pd.concat([nuclei, nuclei.iloc[[0]].assign(label=9999)], ignore_index=True)
+    with pytest.raises(ValueError, match=r"labels \[9999\]"):
+        _block_exports(labels_file, missing, tmp_path / "broken")
+    assert not list((tmp_path / "broken").iterdir())  # nothing half-written is left
+
+
 # --- the workflow --------------------------------------------------------------------------------
 
 
@@ -254,6 +357,8 @@ def model_folder(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_batch_run_with_exports_writes_them_for_every_image(tmp_path, model_folder):
+    """Also the real run of an OME-Zarr image (a folder) in a batch: listed, segmented,
+    measured and exported as the files beside it."""
     import imageio.v3 as iio
 
     from nucleiseg.synthetic import make_nuclei
@@ -262,6 +367,8 @@ def test_a_batch_run_with_exports_writes_them_for_every_image(tmp_path, model_fo
     batch.mkdir()
     for seed in (1, 2, 3):
         iio.imwrite(batch / f"well{seed}.png", make_nuclei((96, 128), n_nuclei=8, seed=seed).image)
+    write_ome_zarr(batch / "well4.ome.zarr", make_nuclei((96, 128), n_nuclei=8, seed=4).image,
+                   axes="yx", pixel_size=0.5)
     config = {"batches": {"plate": str(batch)},
               "segment": {"model": str(model_folder), "tile_size": 128, "overlap": 32,
                           "images_per_chunk": 2, "exports": ["geojson", "imagej_rois"]}}
@@ -269,7 +376,11 @@ def test_a_batch_run_with_exports_writes_them_for_every_image(tmp_path, model_fo
     out = tmp_path / "work" / "results" / "batches" / "plate"
     images = pd.read_csv(out / "images.csv", dtype={"image_id": str})
     nuclei = pd.read_csv(out / "nuclei.csv", dtype={"image_id": str})
-    assert len(images) == 3 and len(nuclei) > 0
+    assert len(images) == 4 and len(nuclei) > 0
+    zarr_row = images.set_index("image_id").loc["well4"]
+    assert zarr_row["file"].endswith("well4.ome.zarr") and zarr_row["n_nuclei"] > 0
+    assert (zarr_row["pixel_size_um"], zarr_row["pixel_size_source"]) == (0.5, "ome-zarr")
+    assert (nuclei["image_id"] == "well4").sum() == zarr_row["n_nuclei"]
     for row in images.itertuples():
         labels_file = tmp_path / "work" / row.labels_file  # relative to the working folder
         folder = out / "exports" / labels_file.parent.name  # exports/<chunk>/ as labels/<chunk>/

@@ -25,7 +25,6 @@ import tifffile
 from nucleiseg.large_io import LabelStore, write_label_pyramid
 from nucleiseg.segment import SegmentSettings, segment_images
 from nucleiseg.synthetic import make_nuclei
-from test_blocks import pointwise_model  # noqa: F401 (a fixture)
 from test_imagej import IJ_JAR
 
 PLUGINS = Path(__file__).resolve().parents[1] / ".bioformats"  # .ci/install-bioformats
@@ -85,7 +84,7 @@ def _assert_opens_as_written(labels_file: Path, labels: np.ndarray, out: Path, b
         np.testing.assert_array_equal(pixels, image, err_msg=f"level {level}")
 
 
-def test_block_wise_labels_open_in_fiji_at_every_level(pointwise_model, tmp_path):  # noqa: F811
+def test_block_wise_labels_open_in_fiji_at_every_level(pointwise_model, tmp_path):
     sample = make_nuclei((900, 1300), n_nuclei=250, touching_pairs=20, bit_depth=16, seed=11)
     image = tmp_path / "slide.ome.tif"
     tifffile.imwrite(image, sample.image, tile=(256, 256), compression="zlib",

@@ -20,5 +20,7 @@ rule export_nuclei:
         mem_mb=4000,
     params:
         exports=config["segment"]["exports"],
+        # the blocks measure_nuclei read a large image's labels over
+        blocks={k: config["segment"][k] for k in ("block_size", "block_margin")},
     script:
         "../scripts/export_nuclei.py"

@@ -12,5 +12,6 @@ with rule_log(snakemake.log[0]) as log:  # noqa: F821
     images = pd.read_csv(sm.input.table, dtype={"image_id": str})
     nuclei = pd.read_csv(sm.input.nuclei, dtype={"image_id": str})
     with atomic_dir(Path(sm.output.exports)) as folder:
-        written = export_nuclei(images, nuclei, list(sm.params.exports), folder)
+        written = export_nuclei(images, nuclei, list(sm.params.exports), folder,
+                                sm.params.blocks)
     log.info("%d export files for %d nuclei", written, len(nuclei))

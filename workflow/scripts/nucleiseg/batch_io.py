@@ -1,7 +1,9 @@
 """Reading the images of a user's batch: what segmentation needs, or a clear refusal.
 
 Users bring whatever their microscope or image program wrote: 8-bit PNGs, 16-bit TIFFs, colour
-JPEGs, OME-TIFFs and ImageJ hyperstacks with several channels. TIFF pages whose axes the file does
+JPEGs, OME-TIFFs and ImageJ hyperstacks with several channels, OME-Zarr folders. TIFFs and
+OME-Zarr images pass the same rules on their axes (headers.py opens both): stacks and time
+series are refused, one channel is picked. TIFF pages whose axes the file does
 not record (channels? Z planes? time points?) are refused unless `segment.pages` says they are
 channels: nothing is guessed. Each file becomes a `BatchImage`
 (the image the network sees, the nuclear-channel intensities that are measured, and the pixel size
@@ -20,9 +22,9 @@ import numpy as np
 from .batches import image_id
 from .blocks import takes_blocks
 from .errors import BadInputError, BadInputsError, ConfigError
-from .io import CORRUPT_HINT, TIFF_SUFFIXES, check_image_file, read_image
+from .headers import ImageHeader, has_axes, open_stack
+from .io import CORRUPT_HINT, read_image
 from .normalize import to_channels_last
-from .pixel_size import tiff_pixel_size
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +67,23 @@ class BatchImage:
 
 def read_batch_image(path: str | Path, nuclear_channel: int = 0,
                      pages: str = "refuse") -> BatchImage:
-    """Read one file of a batch; BadInputError naming the file for anything unusable.
+    """Read one image of a batch (a file, or an OME-Zarr folder); BadInputError naming it for
+    anything unusable.
 
     `nuclear_channel` (0-based, config key segment.nuclear_channel) picks the channel of a
-    multi-channel TIFF; single-channel and colour images ignore it. `pages` (segment.pages, one
-    of PAGES) says what TIFF pages without axis metadata are: refused, or channels.
+    multi-channel TIFF or OME-Zarr; single-channel and colour images ignore it. `pages`
+    (segment.pages, one of PAGES) says what TIFF pages without axis metadata are: refused, or
+    channels.
     """
     path = Path(path)
     _check_channel_setting(nuclear_channel)
     check_pages(pages)
-    check_image_file(path)  # missing, empty, unsupported, or not the type its suffix says
     pixel_size: tuple[float | None, str] = (None, "")
     channel_note = None
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        data, axes, pixel_size = _read_tiff(path, pages)
+    if has_axes(path):
+        data, axes, pixel_size = _read_stack(path, pages)
         data, channel_note = _to_yx_or_yxs(path, data, axes, int(nuclear_channel))
-    else:
+    else:  # missing, empty, unsupported, or not the type its suffix says: read_image refuses
         data = read_image(path)  # PNG/JPEG: (H, W) or (H, W, C)
     data, depth = _check_dtype(path, data)
     stored = _layout_name(data)
@@ -114,74 +117,28 @@ def check_pages(pages: str) -> str:
     return pages
 
 
-def _read_tiff(path: Path, pages: str) -> tuple[np.ndarray, str, tuple[float | None, str]]:
-    """The first series' pixels, its squeezed axes, and the pixel size from the metadata.
-
-    Axes are checked before the pixels are read, so a large Z-stack is refused without loading it.
-    """
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise BadInputError(path, "holds no image data (no image series)", CORRUPT_HINT)
-            if len(tif.series) > 1:
-                log.warning("%s holds %d image series; reading the first", path, len(tif.series))
-            series = tif.series[0]
-            axes, shape = _squeeze_axes(series.axes, series.shape)
-            _check_axes(path, axes, shape, pages)
-            data = np.asarray(series.asarray())
-            pixel_size = tiff_pixel_size(tif)
-    except BadInputError:
-        raise
-    except Exception as exc:  # tifffile raises many types (TiffFileError, ValueError, OSError...)
-        raise BadInputError(path, f"cannot be decoded as TIFF ({type(exc).__name__}: {exc})",
-                            CORRUPT_HINT) from exc
+def _read_stack(path: Path, pages: str) -> tuple[np.ndarray, str, tuple[float | None, str]]:
+    """A TIFF's first series or an OME-Zarr's full-resolution array: its pixels, squeezed axes
+    and pixel size. Axes are checked before the pixels are read, so a large Z-stack is refused
+    without loading it."""
+    with open_stack(path) as (header, read):
+        _check_axes(path, header.axes, header.shape, pages)
+        data = read()
     if data.size == 0:
         raise BadInputError(path, f"holds no image data (decoded shape {data.shape})",
                             CORRUPT_HINT)
-    return data.reshape(shape), axes, pixel_size
+    return data.reshape(header.shape), header.axes, header.pixel_size
 
 
-@dataclass(frozen=True)
-class TiffHeader:
-    """What a TIFF's first series is, read from its header without its pixels."""
-
-    axes: str  # squeezed: YX, YXS, CYX, IYX or QYX (as _check_axes lets pass)
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    pixel_size: tuple[float | None, str]
-
-    @property
-    def height(self) -> int:
-        return self.shape[self.axes.index("Y")]
-
-    @property
-    def width(self) -> int:
-        return self.shape[self.axes.index("X")]
-
-
-def read_tiff_header(path: str | Path, nuclear_channel: int = 0,
-                     pages: str = "refuse") -> TiffHeader:
-    """A TIFF's layout, checked as read_batch_image checks it, without reading its pixels
-    (large images, read block by block: large_io)."""
-    import tifffile
-
+def read_header(path: str | Path, nuclear_channel: int = 0,
+                pages: str = "refuse") -> ImageHeader:
+    """A TIFF's or OME-Zarr's layout, checked as read_batch_image checks it, without reading
+    its pixels (large images, read block by block: large_io)."""
     path = Path(path)
     _check_channel_setting(nuclear_channel)
-    check_image_file(path)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise BadInputError(path, "holds no image data (no image series)", CORRUPT_HINT)
-            series = tif.series[0]
-            axes, shape = _squeeze_axes(series.axes, series.shape)
-            header = TiffHeader(axes, shape, np.dtype(series.dtype), tiff_pixel_size(tif))
-    except BadInputError:
-        raise
-    except Exception as exc:
-        raise BadInputError(path, f"cannot be decoded as TIFF ({type(exc).__name__}: {exc})",
-                            CORRUPT_HINT) from exc
+    with open_stack(path) as (header, _):
+        pass
+    axes, shape = header.axes, header.shape
     _check_axes(path, axes, shape, pages)
     if len(axes) == 3 and axes[0] != "Y":  # channels first: the nuclear channel must exist
         _to_yx_or_yxs(path, np.empty((0, 0, shape[0]), header.dtype), "YX" + axes[0],
@@ -189,12 +146,6 @@ def read_tiff_header(path: str | Path, nuclear_channel: int = 0,
     _check_dtype(path, np.empty(0, header.dtype))
     _check_size(path, np.empty((header.height, header.width, 0)))
     return header
-
-
-def _squeeze_axes(axes: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
-    """Drop axes of length 1 (a Z-stack of one plane is a 2D image), keeping Y and X."""
-    kept = [(a, n) for a, n in zip(axes, shape) if n != 1 or a in "YX"]
-    return "".join(a for a, _ in kept), tuple(n for _, n in kept)
 
 
 def _check_axes(path: Path, axes: str, shape: tuple[int, ...], pages: str) -> None:
@@ -228,7 +179,12 @@ def _to_yx_or_yxs(path: Path, data: np.ndarray, axes: str,
             "Set segment.nuclear_channel to the channel that shows the nuclei (0 for the first)",
         )
     picked = np.ascontiguousarray(data[:, :, nuclear_channel])
-    return picked, f"channel {nuclear_channel} of channels 0-{n_channels - 1}"
+    return picked, channel_note(nuclear_channel, n_channels)
+
+
+def channel_note(channel: int, n_channels: int) -> str:
+    """How a description names the channel picked from a multi-channel image."""
+    return f"channel {channel} of channels 0-{n_channels - 1}"
 
 
 def _check_dtype(path: Path, data: np.ndarray) -> tuple[np.ndarray, str]:
@@ -301,13 +257,14 @@ def _describe(image: np.ndarray, depth: str, stored: str, channel_note: str | No
     return text
 
 
-def is_large_tiff(path: str | Path, block_size: int) -> bool:
-    """Whether `path` is a TIFF to process block by block (blocks.takes_blocks; its header
-    read, its pixels not). A file that cannot be read is not: read_batch_image names it."""
-    if Path(path).suffix.lower() not in TIFF_SUFFIXES:
+def is_large_image(path: str | Path, block_size: int) -> bool:
+    """Whether `path` is a TIFF or an OME-Zarr to process block by block (blocks.takes_blocks;
+    its header read, its pixels not). One that cannot be read is not: read_batch_image names
+    it. PNG and JPEG files are always read whole."""
+    if not has_axes(path):
         return False
     try:
-        header = read_tiff_header(path, pages="channels")
+        header = read_header(path, pages="channels")
     except BadInputError:
         return False
     return takes_blocks(header.height, header.width, block_size)
@@ -326,8 +283,8 @@ def check_images(files: list[Path], nuclear_channel: int = 0, pages: str = "refu
     problems = []
     for path in files:
         try:
-            if block_size and is_large_tiff(path, block_size):
-                read_tiff_header(path, nuclear_channel, pages)  # pixels: when segmented
+            if block_size and is_large_image(path, block_size):
+                read_header(path, nuclear_channel, pages)  # pixels: when segmented
             else:
                 read_batch_image(path, nuclear_channel, pages)
         except BadInputError as exc:

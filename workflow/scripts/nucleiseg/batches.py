@@ -8,7 +8,8 @@ the rules their own). Reading the files is batch_io's job, inside the rules.
 A batch is a folder (its files, not recursive) or a glob pattern, declared in the config
 (`batches: {name: folder or glob}`) or dropped into resources/batches/<name>/. Every file a
 batch holds is listed, images or not (hidden files aside), so that a stray file is reported
-with the reason rather than silently left out.
+with the reason rather than silently left out. An OME-Zarr image is a folder whose name ends
+in .zarr (`is_zarr_folder`): it is listed as one image, and what lies inside it never is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SYNTHETIC_BATCH_FILES = (
     "no_nuclei.tif",
 )
 DROP_FOLDER = "resources/batches"
+ZARR_SUFFIX = ".zarr"  # an OME-Zarr image: a folder (name.ome.zarr), listed as one image
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _GLOB_CHARS = set("*?[")
 
@@ -67,22 +69,32 @@ def _hidden(path: Path) -> bool:
     return path.name.startswith(".")  # .DS_Store, ._x from macOS: file-system noise, not data
 
 
+def is_zarr_folder(path: str | Path) -> bool:
+    """Whether `path` is a folder named *.zarr: one OME-Zarr image, not a folder of images."""
+    path = Path(path)
+    return path.suffix.lower() == ZARR_SUFFIX and path.is_dir()
+
+
 def find_batch_files(spec: str | Path, root: str | Path = ".") -> list[Path]:
     """The files of one batch, sorted; a relative spec starts at `root` and stays relative.
 
-    `spec` is a folder (its files, not recursive), a glob pattern (may use **), one file (a
-    batch of one) or `synthetic`. Raises ConfigError naming the spec when the folder does not
-    exist, or the folder or pattern holds no file.
+    `spec` is a folder (its files and .zarr folders, not recursive), a glob pattern (may use
+    **; nothing inside a .zarr folder it matches), one file or .zarr folder (a batch of one) or
+    `synthetic`. Raises ConfigError naming the spec when the folder does not exist, or the
+    folder or pattern holds no file.
     """
     if str(spec) == SYNTHETIC:
         return [Path(SYNTHETIC_FOLDER) / name for name in SYNTHETIC_BATCH_FILES]
     text = str(Path(spec).expanduser()) if not _GLOB_CHARS & set(str(spec)) else str(spec)
     base = Path(root)
     target = Path(text) if Path(text).is_absolute() else base / text
-    if target.is_dir():
+    if is_zarr_folder(target):
+        found = [target]
+    elif target.is_dir():
         found = list(target.iterdir())
     elif _GLOB_CHARS & set(text):
         found = [Path(p) for p in glob.glob(str(target.expanduser()), recursive=True)]
+        found = [p for p in found if not _inside_zarr(p, _fixed_part(target.expanduser()))]
     elif target.is_file():
         found = [target]
     else:
@@ -91,7 +103,7 @@ def find_batch_files(spec: str | Path, root: str | Path = ".") -> list[Path]:
             f"Set `batches` in the config to a folder of images or a glob pattern (e.g. "
             f"data/*.tif), or put the images in {DROP_FOLDER}/<name>/"
         )
-    files = sorted(p for p in found if p.is_file() and not _hidden(p))
+    files = sorted(p for p in found if (p.is_file() or is_zarr_folder(p)) and not _hidden(p))
     if not files:
         what = "folder {} holds" if target.is_dir() else "pattern {} matches"
         raise ConfigError(
@@ -104,6 +116,22 @@ def find_batch_files(spec: str | Path, root: str | Path = ".") -> list[Path]:
     return files
 
 
+def _fixed_part(pattern: Path) -> Path:
+    """A glob pattern's leading folders without wildcards: where its matches start."""
+    parts = pattern.parts
+    fixed = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts))
+    return Path(*parts[:fixed]) if fixed else Path()
+
+
+def _inside_zarr(path: Path, start: Path) -> bool:
+    """Whether a glob match lies inside a .zarr folder below `start`: a chunk of an image."""
+    try:
+        folders = path.relative_to(start).parts[:-1]
+    except ValueError:
+        folders = path.parts[:-1]
+    return any(folder.lower().endswith(ZARR_SUFFIX) for folder in folders)
+
+
 def _relative_if_under(path: Path, base: Path) -> Path:
     try:
         return path.relative_to(base)
@@ -112,7 +140,8 @@ def _relative_if_under(path: Path, base: Path) -> Path:
 
 
 def image_id(path: str | Path) -> str:
-    """An image's id in the tables: its file name without the suffix (and without .ome)."""
+    """An image's id in the tables: its file (or .zarr folder) name without the suffix (and
+    without .ome): a.ome.tif and a.ome.zarr are both `a`."""
     stem = Path(path).stem
     return stem[: -len(".ome")] if stem.lower().endswith(".ome") else stem
 

@@ -1,8 +1,10 @@
-"""Large images region by region: reading TIFF regions, a large image's percentiles, the labels
-kept on disk while they are stitched, and the tiled, pyramidal OME-TIFF they are written as.
+"""Large images region by region: reading TIFF and OME-Zarr regions, a large image's
+percentiles, the labels kept on disk while they are stitched, and the tiled, pyramidal OME-TIFF
+they are written as.
 
 Nothing here holds a whole image: `TiffRegions` decodes only the TIFF tiles (or strips) that a
-region touches; `image_percentiles` counts a histogram block by block; `LabelStore` keeps the
+region touches, `ZarrRegions` only the OME-Zarr chunks (`open_regions` picks the one for a
+batch image); `image_percentiles` counts a histogram block by block; `LabelStore` keeps the
 stitched labels in an anonymous temporary file beside the output (gone when closed, even after
 a crash); `write_label_pyramid` writes them as 256 x 256 tiles, row of tiles by row of tiles,
 with half-size levels (nearest neighbour) as sub-IFDs, which Fiji (Bio-Formats) and QuPath open.
@@ -17,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch_io import BatchImage, _check_dtype, _describe, _intensity, read_tiff_header
+from .batch_io import (BatchImage, _check_dtype, _describe, _intensity, channel_note,
+                       read_header)
 from .blocks import BlockGrid
 from .errors import BadInputError
 from .io import CORRUPT_HINT, atomic_path
 from .labels import label_dtype
 from .normalize import NormStats, percentiles_from_histogram
+from .ome_zarr import is_ome_zarr, open_ome_zarr
 
 PYRAMID_TILE = 256  # the labels' TIFF tile side
 PYRAMID_MIN_SIDE = 1024  # levels halve the image until its longer side is at most this
@@ -31,21 +35,96 @@ PYRAMID_MIN_SIDE = 1024  # levels halve the image until its longer side is at mo
 PERCENTILE_SAMPLES = 1 << 22
 
 
-class TiffRegions:
-    """The pixels of a large TIFF's first series, read a region at a time, as BatchImage holds
-    them: (h, w, 1) grayscale (the nuclear channel of a multi-channel file) or (h, w, 3) colour,
-    dtype as stored."""
+class Regions:
+    """A large image read a region at a time, as BatchImage holds it: (h, w, 1) grayscale (the
+    nuclear channel of a multi-channel image) or (h, w, 3) colour, dtype as stored (batch_io's
+    rules: alpha dropped, bool as uint8, float16 as float32). A context manager; `height`,
+    `width`, `pixel_size`, `channels`, `dtype` and `description` as read_batch_image's."""
+
+    path: Path
+    height: int
+    width: int
+    pixel_size: tuple[float | None, str]
+    channels: int
+    dtype: np.dtype
+    description: str
+    _samples: int = 1  # values per pixel as stored
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        """The region [ys, xs] (slices with starts and stops inside the image) as (h, w, C)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):  # the reader itself (TiffRegions or ZarrRegions)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _as_batch_pixels(self, region: np.ndarray) -> np.ndarray:
+        """Alpha dropped, bool as uint8 and float16 as float32 (batch_io's rules)."""
+        if self._samples in (2, 4):
+            region = region[..., : self._samples - 1]
+        region, _ = _check_dtype(self.path, region)
+        return region
+
+    def batch_image(self, ys: slice, xs: slice) -> BatchImage:
+        """A region as a BatchImage (its pixels and the intensities measured)."""
+        pixels = self.read(ys, xs)
+        return BatchImage(id="", path=self.path, image=pixels, intensity=_intensity(pixels),
+                          pixel_size_um=self.pixel_size[0],
+                          pixel_size_source=self.pixel_size[1], description=self.description)
+
+
+def open_regions(path: str | Path, nuclear_channel: int = 0, pages: str = "refuse") -> Regions:
+    """The region reader of a batch image: ZarrRegions for an OME-Zarr, TiffRegions for a TIFF.
+    BadInputError naming it, as read_batch_image's, for one that cannot be used."""
+    reader = ZarrRegions if is_ome_zarr(path) else TiffRegions
+    return reader(path, nuclear_channel, pages)
+
+
+class ZarrRegions(Regions):
+    """The pixels of an OME-Zarr's full-resolution array, read a region at a time (only the
+    chunks it touches): (h, w, 1), the nuclear channel of a multi-channel image."""
+
+    def __init__(self, path: str | Path, nuclear_channel: int = 0, pages: str = "refuse"):
+        self.path = Path(path)
+        header = read_header(self.path, nuclear_channel, pages)  # the rules read_batch_image's
+        self._image = open_ome_zarr(self.path)
+        self.height, self.width = header.height, header.width
+        self.pixel_size = header.pixel_size
+        channels = "C" in header.axes  # more than one: one picked
+        self._channel = nuclear_channel if channels else 0
+        count = header.shape[header.axes.index("C")] if channels else 1
+        note = channel_note(nuclear_channel, count) if channels else None
+        self.channels = 1
+        sample = self.read(slice(0, 1), slice(0, 1))
+        _, depth = _check_dtype(self.path, np.empty(0, header.dtype))
+        self.description = _describe(sample, depth, "grayscale", note)
+        self.dtype = sample.dtype
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        """The region [ys, xs] (slices with starts and stops inside the image) as (h, w, 1)."""
+        plane = self._image.plane(ys, xs, self._channel)
+        return self._as_batch_pixels(plane[..., None])
+
+
+class TiffRegions(Regions):
+    """The pixels of a large TIFF's first series, read a region at a time (only the tiles or
+    strips it touches)."""
 
     def __init__(self, path: str | Path, nuclear_channel: int = 0, pages: str = "refuse"):
         import tifffile
 
         self.path = Path(path)
-        header = read_tiff_header(self.path, nuclear_channel, pages)
+        header = read_header(self.path, nuclear_channel, pages)
         self.height, self.width = header.height, header.width
         self.pixel_size = header.pixel_size
         self._tif = tifffile.TiffFile(self.path)
         series = self._tif.series[0]
-        channel_note = None
+        note = None
         if header.axes == "YX" or header.axes == "YXS":
             self._page = series.pages[0]
         else:  # channels first: one page per channel
@@ -55,7 +134,7 @@ class TiffRegions:
                                     "its pages, which cannot be read a region at a time",
                                     "Save it with one page per channel (OME-TIFF)")
             self._page = series.pages[nuclear_channel].aspage()  # a TiffFrame has no tags
-            channel_note = f"channel {nuclear_channel} of channels 0-{header.shape[0] - 1}"
+            note = channel_note(nuclear_channel, header.shape[0])
         self._samples = self._page.samplesperpixel
         if self._samples > 1 and self._page.planarconfig != 1:
             self.close()
@@ -66,17 +145,11 @@ class TiffRegions:
         sample = self.read(slice(0, 1), slice(0, 1))
         _, depth = _check_dtype(self.path, np.empty(0, header.dtype))
         stored = {1: "grayscale", 2: "gray+alpha", 3: "RGB", 4: "RGBA"}.get(self._samples, "")
-        self.description = _describe(sample, depth, stored, channel_note)
+        self.description = _describe(sample, depth, stored, note)
         self.dtype = sample.dtype
 
     def close(self) -> None:
         self._tif.close()
-
-    def __enter__(self) -> TiffRegions:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def read(self, ys: slice, xs: slice) -> np.ndarray:
         """The region [ys, xs] (slices with starts and stops inside the image) as (h, w, C)."""
@@ -106,22 +179,8 @@ class TiffRegions:
                     tile[top - y0:bottom - y0, left - x0:right - x0]
         return self._as_batch_pixels(out)
 
-    def _as_batch_pixels(self, region: np.ndarray) -> np.ndarray:
-        """Alpha dropped, bool as uint8 and float16 as float32 (batch_io's rules)."""
-        if self._samples in (2, 4):
-            region = region[..., : self._samples - 1]
-        region, _ = _check_dtype(self.path, region)
-        return region
 
-    def batch_image(self, ys: slice, xs: slice) -> BatchImage:
-        """A region as a BatchImage (its pixels and the intensities measured)."""
-        pixels = self.read(ys, xs)
-        return BatchImage(id="", path=self.path, image=pixels, intensity=_intensity(pixels),
-                          pixel_size_um=self.pixel_size[0],
-                          pixel_size_source=self.pixel_size[1], description=self.description)
-
-
-def image_percentiles(regions: TiffRegions, p_low: float, p_high: float,
+def image_percentiles(regions: Regions, p_low: float, p_high: float,
                       grid: BlockGrid) -> NormStats:
     """The p_low and p_high percentiles of the whole image (jointly over channels), block by
     block: exact (equal to np.percentile's) for 8- and 16-bit integers, from a histogram of

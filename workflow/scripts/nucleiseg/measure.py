@@ -22,7 +22,7 @@ import tifffile
 from .batch_io import read_batch_image
 from .blocks import BLOCK_MARGIN, BLOCK_SIZE, LABELS_SUFFIX, BlockGrid
 from .io import atomic_path
-from .large_io import TiffRegions
+from .large_io import TiffRegions, open_regions
 from .measure_blocks import measure_large_image
 from .morphometrics import (
     FEATURES,
@@ -142,7 +142,7 @@ def _measure_large(row, nuclear_channel: int, pages: str, measure, features, blo
                    pixel_size: float | None):
     """A block-wise image's nuclei table and its downsampled copy (for the overlay)."""
     with TiffRegions(row.labels_file) as labels, \
-            TiffRegions(row.file, nuclear_channel, pages) as raw:
+            open_regions(row.file, nuclear_channel, pages) as raw:
         grid = BlockGrid(raw.height, raw.width, blocks.get("block_size", BLOCK_SIZE),
                          blocks.get("block_margin", BLOCK_MARGIN))
         table, small = measure_large_image(labels, raw, grid, measure, features, pixel_size,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .blocks import BlockGrid, owned
-from .large_io import TiffRegions
+from .large_io import Regions
 from .morphometrics.columns import COLUMNS, PHYSICAL_COLUMNS, SCALED_COLUMNS
 from .morphometrics.neighbours import NEIGHBOUR_DISTANCE, NEIGHBOURS, SCALES, closest_stats
 
@@ -53,7 +53,14 @@ class Downsampled:
     labels: np.ndarray  # (h, w)
 
 
-def measure_large_image(labels: TiffRegions, raw: TiffRegions, grid: BlockGrid,
+def measurement_grid(grid: BlockGrid) -> BlockGrid:
+    """The blocks a large image is measured over: segmentation's `grid`, its margin
+    NEIGHBOUR_DISTANCE + 1 wider (each block owns the nuclei it measures)."""
+    return BlockGrid(grid.height, grid.width, grid.block_size,
+                     grid.margin + NEIGHBOUR_DISTANCE + 1)
+
+
+def measure_large_image(labels: Regions, raw: Regions, grid: BlockGrid,
                         measure_window: Callable[[np.ndarray, np.ndarray], pd.DataFrame],
                         features, pixel_size: float | None,
                         overlay_step: int) -> tuple[pd.DataFrame, Downsampled]:
@@ -63,8 +70,7 @@ def measure_large_image(labels: TiffRegions, raw: TiffRegions, grid: BlockGrid,
     image's id, pixel size, confidences and features); grid: segmentation's blocks;
     pixel_size: micrometres per pixel (None: none); overlay_step: the downsampled copy's.
     """
-    grid = BlockGrid(grid.height, grid.width, grid.block_size,
-                     grid.margin + NEIGHBOUR_DISTANCE + 1)
+    grid = measurement_grid(grid)
     closest = _closest_columns(labels, grid) if "neighbours" in features else None
     small = _downsampled(raw, overlay_step)
     with tempfile.TemporaryFile("w+") as rows:  # the rows so far, on disk, not in memory
@@ -103,7 +109,7 @@ def _image_border_labels(window: np.ndarray, block) -> np.ndarray:
     return found[found != 0]
 
 
-def _centroid_pass(labels: TiffRegions, grid: BlockGrid) -> tuple[np.ndarray, np.ndarray]:
+def _centroid_pass(labels: Regions, grid: BlockGrid) -> tuple[np.ndarray, np.ndarray]:
     """(label values sorted, centroids (row, col) in the image) of every nucleus: sums of
     integer image coordinates over the count, as neighbours._centres computes them."""
     found, centres = [], []
@@ -142,7 +148,7 @@ def _nearest(centres: np.ndarray) -> np.ndarray:
     return np.take_along_axis(candidates, ranked, axis=1)[:, :3]
 
 
-def _closest_columns(labels: TiffRegions, grid: BlockGrid) -> pd.DataFrame | None:
+def _closest_columns(labels: Regions, grid: BlockGrid) -> pd.DataFrame | None:
     """The closest-neighbour columns of every nucleus (indexed by label), or None when the
     image has fewer than two (neighbour_stats then leaves them 0, as it does per window)."""
     index, centres = _centroid_pass(labels, grid)
@@ -169,7 +175,7 @@ def _set_closest(table: pd.DataFrame, closest: pd.DataFrame, pixel_size: float |
             table[physical.name] = table[scaled.name].astype(np.float64) * pixel_size
 
 
-def _downsampled(raw: TiffRegions, step: int) -> Downsampled:
+def _downsampled(raw: Regions, step: int) -> Downsampled:
     shape = (-(-raw.height // step), -(-raw.width // step))
     return Downsampled(step, np.zeros((*shape, raw.channels), raw.dtype),
                        np.zeros(shape, np.uint32))

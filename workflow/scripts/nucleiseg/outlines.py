@@ -101,17 +101,22 @@ def mask_polygons(mask: np.ndarray) -> list[Polygon]:
     return polygons
 
 
-def nucleus_polygons(labels: np.ndarray) -> dict[int, list[Polygon]]:
+def nucleus_polygons(labels: np.ndarray, values=None,
+                     origin: tuple[int, int] = (0, 0)) -> dict[int, list[Polygon]]:
     """label -> the nucleus's polygons (see mask_polygons), in image coordinates, for every
-    nucleus of a label image."""
+    nucleus of a label image, or only those of `values`; origin: the (row, column) in the image
+    of labels[0, 0] (a window's: its polygons then have the image's coordinates)."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"a label image is 2D, got shape {labels.shape}")
+    boxes = ndimage.find_objects(labels)
+    wanted = range(1, len(boxes) + 1) if values is None else (int(v) for v in values)
     found = {}
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+    for index in wanted:
+        box = boxes[index - 1] if 0 < index <= len(boxes) else None
         if box is None:
             continue
-        offset = np.array([box[1].start, box[0].start])
+        offset = np.array([box[1].start + origin[1], box[0].start + origin[0]])
         found[index] = [[ring + offset for ring in polygon]
                         for polygon in mask_polygons(labels[box] == index)]
     return found

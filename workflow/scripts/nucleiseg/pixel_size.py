@@ -1,4 +1,5 @@
-"""A TIFF's pixel size in micrometres, from its metadata: OME-XML, ImageJ's, or resolution tags.
+"""An image's pixel size in micrometres, from its metadata: a TIFF's OME-XML, ImageJ's
+calibration or resolution tags, or an OME-Zarr's scale and axis unit (`scaled_pixel_size`).
 
 The 72 or 96 dpi that every image program writes by default is not a pixel size and is ignored;
 odd metadata costs the image its pixel size, never the image.
@@ -12,11 +13,12 @@ import xml.etree.ElementTree as ET
 
 log = logging.getLogger(__name__)
 
-# Micrometres per unit, for OME-XML units and ImageJ's 'unit' (µ as micro sign or Greek mu).
+# Micrometres per unit, for OME-XML units, ImageJ's 'unit' (µ as micro sign or Greek mu) and
+# OME-Zarr's axis units (UDUNITS-2 names: micrometer, nanometer, ...).
 _UM_PER_UNIT = {
     "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
     "micrometre": 1.0, "\\u00b5m": 1.0,  # ImageJ escapes µ in its description
-    "nm": 1e-3, "nanometer": 1e-3, "å": 1e-4, "angstrom": 1e-4,
+    "nm": 1e-3, "nanometer": 1e-3, "å": 1e-4, "angstrom": 1e-4, "picometer": 1e-6,
     "mm": 1e3, "millimeter": 1e3, "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6,
 }
 # TIFF ResolutionUnit values with a physical length: CENTIMETER, and tifffile's MILLIMETER and
@@ -34,13 +36,21 @@ def tiff_pixel_size(tif) -> tuple[float | None, str]:
         except Exception as exc:  # odd metadata must not cost the image, only its pixel size
             log.warning("%s: cannot read the %s pixel size (%s)", tif.filehandle.path, source, exc)
             continue
-        size = _pick_x(tif, sizes)
+        size = _pick_x(tif.filehandle.path, sizes)
         if size is not None:
             return size, source
     return None, ""
 
 
-def _pick_x(tif, sizes: tuple[float | None, float | None] | None) -> float | None:
+def scaled_pixel_size(name, x: tuple[float, str | None], y: tuple[float, str | None],
+                      source: str) -> tuple[float | None, str]:
+    """Micrometres per pixel from X's and Y's (size, unit), and `source`; (None, "") when the
+    unit is missing or not a length (the size is then in unknown units)."""
+    size = _pick_x(name, (_in_um(*x), _in_um(*y)))
+    return (size, source) if size is not None else (None, "")
+
+
+def _pick_x(name, sizes: tuple[float | None, float | None] | None) -> float | None:
     """X size if sensible; warn when Y differs by more than 1% (non-square pixels)."""
     if sizes is None:
         return None
@@ -48,8 +58,7 @@ def _pick_x(tif, sizes: tuple[float | None, float | None] | None) -> float | Non
     if x is None or not math.isfinite(x) or x <= 0:
         return None
     if y is not None and math.isfinite(y) and y > 0 and abs(y - x) > 0.01 * x:
-        log.warning("%s: pixels are not square (X %.4g um, Y %.4g um); using X",
-                    tif.filehandle.path, x, y)
+        log.warning("%s: pixels are not square (X %.4g um, Y %.4g um); using X", name, x, y)
     return x
 
 

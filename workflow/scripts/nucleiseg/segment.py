@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .batch_io import (BatchImage, check_images, check_pages, is_large_tiff, read_batch_image,
+from .batch_io import (BatchImage, check_images, check_pages, is_large_image, read_batch_image,
                        with_skip_hint)
 from .blocks import BLOCK_MARGIN, BLOCK_SIZE, check_block_settings
 from .batches import image_id
@@ -45,7 +45,7 @@ class SegmentSettings:
     pixel_size_um: float = 0.0  # 0: from each file's metadata
     on_bad_image: str = "fail"
     save_probabilities: bool = False
-    block_size: int = BLOCK_SIZE  # TIFFs with a longer side are processed block by block
+    block_size: int = BLOCK_SIZE  # TIFFs, OME-Zarrs with a longer side: block by block
     block_margin: int = BLOCK_MARGIN  # pixels around each block's core: over half any nucleus
 
     def __post_init__(self):
@@ -80,7 +80,7 @@ def read_image(model: NucleusModel, path: Path, settings: SegmentSettings
     that cannot be used gives its BadInputError in place of the image."""
     start = time.perf_counter()
     try:
-        if is_large_tiff(path, settings.block_size):
+        if is_large_image(path, settings.block_size):
             return BLOCK_WISE, None, {}  # read block by block when its turn comes
         image = read_batch_image(path, settings.nuclear_channel, settings.pages)
     except BadInputError as exc:
@@ -133,7 +133,7 @@ def segment_images(model: NucleusModel, files: list[Path], settings: SegmentSett
                    confidence_path: Path) -> pd.DataFrame:
     """Segment `files` into labels_dir/<id>.tif; write the per-image table and confidences.
 
-    A TIFF with a side above settings.block_size is segmented block by block into
+    A TIFF or OME-Zarr with a side above settings.block_size is segmented block by block into
     labels_dir/<id>.ome.tif (segment_blocks.py), its row and confidences alike.
 
     The table has tables.SEGMENTED_COLUMNS, one row per file (status ok or skipped); confidence_path gets

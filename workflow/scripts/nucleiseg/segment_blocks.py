@@ -1,8 +1,9 @@
 """Segmenting one large image block by block, in memory that depends on the block, not the image.
 
-A TIFF whose height or width exceeds segment.block_size (blocks.takes_blocks) is never read
-whole: its percentiles come from a histogram counted block by block (large_io.image_percentiles;
-exact for 8- and 16-bit images, so the normalization is the whole image's), then each block's
+A TIFF or OME-Zarr image whose height or width exceeds segment.block_size (blocks.takes_blocks)
+is never read whole (large_io.open_regions reads it a region at a time): its percentiles come
+from a histogram counted block by block (large_io.image_percentiles; exact for 8- and 16-bit
+images, so the normalization is the whole image's), then each block's
 window (core + segment.block_margin) is read, normalized, segmented by the model's own
 `segment`, and the nuclei the block owns (blocks.owned: bounding-box centre in the core) are
 stitched into a label file kept on disk, under global ids 1..N in block order. A nucleus that
@@ -28,7 +29,7 @@ import pandas as pd
 
 from .batches import image_id
 from .blocks import LABELS_SUFFIX, Block, BlockGrid, owned
-from .large_io import LabelStore, TiffRegions, image_percentiles, write_label_pyramid
+from .large_io import LabelStore, Regions, image_percentiles, open_regions, write_label_pyramid
 from .model import NucleusModel, Segmentation
 from .normalize import normalize_with
 from .tables import STAGES
@@ -38,15 +39,15 @@ log = logging.getLogger(__name__)
 
 def segment_large_image(model: NucleusModel, path: Path, settings, labels_dir: Path,
                         confidences: list[pd.DataFrame]) -> dict:
-    """Segment the large TIFF `path` block by block into labels_dir/<id>.ome.tif; append its
-    nuclei's confidences to `confidences` and return its row of the per-image table.
+    """Segment the large TIFF or OME-Zarr `path` block by block into labels_dir/<id>.ome.tif;
+    append its nuclei's confidences to `confidences` and return its row of the per-image table.
 
     settings: segment.SegmentSettings (the channel, pages, pixel size and block keys).
     Raises BadInputError naming the file for anything unusable, as read_batch_image does.
     """
     start = time.perf_counter()
     seconds = dict.fromkeys(STAGES, 0.0)
-    with TiffRegions(path, settings.nuclear_channel, settings.pages) as regions:
+    with open_regions(path, settings.nuclear_channel, settings.pages) as regions:
         grid = BlockGrid(regions.height, regions.width, settings.block_size,
                          settings.block_margin)
         header = regions.batch_image(slice(0, 1), slice(0, 1))
@@ -82,7 +83,7 @@ def segment_large_image(model: NucleusModel, path: Path, settings, labels_dir: P
             **{f"seconds_{k}": v for k, v in seconds.items()}}
 
 
-def _segment_blocks(model: NucleusModel, regions: TiffRegions, grid: BlockGrid, stats,
+def _segment_blocks(model: NucleusModel, regions: Regions, grid: BlockGrid, stats,
                     store: LabelStore, seconds: dict) -> tuple[int, np.ndarray, Segmentation]:
     """Every block segmented and stitched into `store`: (nuclei, their confidences, the last
     block's result); `seconds` accumulates each stage's time."""
@@ -100,7 +101,7 @@ def _segment_blocks(model: NucleusModel, regions: TiffRegions, grid: BlockGrid, 
     return n, np.concatenate(confidences), result
 
 
-def _segment_window(model: NucleusModel, regions: TiffRegions, stats, block: Block,
+def _segment_window(model: NucleusModel, regions: Regions, stats, block: Block,
                     seconds: dict) -> Segmentation:
     """One block's window segmented: with the whole image's tiles (model.predict_window), so
     its maps are one pass's, or, with test-time augmentation or rescaling, as an image of its
