@@ -20,7 +20,7 @@ def test_empty_config_gets_every_default():
     validate(config, SCHEMA)
     assert config["dataset"]["source"] == "kaggle"
     assert config["prepare"]["normalize"] == {"p_low": 1.0, "p_high": 99.8}
-    assert config["tiles"] == {"size": 256, "overlap": 64}
+    assert config["tiles"] == {"size": 256, "overlap": 64, "nucleus_diameter": 0}
     assert config["split"]["fractions"] == {"train": 0.7, "val": 0.15, "test": 0.15}
 
 

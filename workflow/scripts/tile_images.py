@@ -16,4 +16,5 @@ with rule_log(snakemake.log[0]):  # noqa: F821
         sm.output.table,
         tile=sm.params.settings["size"],
         overlap=sm.params.settings["overlap"],
+        nucleus_diameter=sm.params.settings["nucleus_diameter"],
     )

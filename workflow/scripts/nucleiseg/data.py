@@ -28,6 +28,11 @@ class TileSet:
     images: np.ndarray  # (N, T, T, 3) float16, memory-mapped
     targets: np.ndarray  # (N, T, T, C) uint8 0/1
     colour: np.ndarray  # (N,) bool: stained tissue (gets colour jitter)
+    # (N,) chance of each tile in a training step, or None: every tile alike. Tiles of images
+    # resized to one nucleus size (tiles.nucleus_diameter) are drawn in proportion to their
+    # share of the image's own pixels (1 / factor^2), so an image enlarged 2x into 4x as many
+    # tiles weighs what it weighed at its own scale.
+    chances: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -43,7 +48,12 @@ def load_tiles(folder: str | Path, config: ModelConfig, max_tiles: int = 0) -> T
         index = np.linspace(0, len(index) - 1, max_tiles).round().astype(int)
         images = images[index]
     targets = make_targets_batch(np.asarray(labels[index]), config.heads, config.contour_width)
-    return TileSet(images, targets.astype(np.uint8), table["modality"].to_numpy()[index] == "stained")
+    chances = None
+    if "factor" in table and not np.allclose(table["factor"], 1):
+        weights = 1 / table["factor"].to_numpy()[index] ** 2
+        chances = weights / weights.sum()
+    return TileSet(images, targets.astype(np.uint8),
+                   table["modality"].to_numpy()[index] == "stained", chances)
 
 
 def tiles_nucleus_diameters(folder: str | Path) -> tuple[float, float, float]:
@@ -72,6 +82,8 @@ def _augment(image, target, colour, seed, config: ModelConfig):
 
     seeds = tf.random.experimental.stateless_split(seed, 16)
     image, target = _geometry(image, target, seeds[:5], config)
+    if config.train_augment_lowres:  # an image enlarged from a smaller one, as rescale auto does
+        image = _lower_resolution(image, seeds[15], config.train_augment_lowres)
     if config.train_augment_stain:
         image = tf.where(colour, _stain_jitter(image, seeds[12:14]), image)
     if config.train_augment_colour:
@@ -123,6 +135,27 @@ def _geometry(image, target, seeds, config: ModelConfig):
     return both[..., :3], both[..., 3:]
 
 
+# How much `lowres` augmentation shrinks a tile before enlarging it back (log-uniform): the
+# factors by which segment.rescale auto enlarges images whose nuclei are half the training's.
+LOWRES_RANGE = (1.25, 2.5)
+
+
+def _lower_resolution(image, seed, chance: float):
+    """With `chance`, the image shrunk by a factor in LOWRES_RANGE (anti-aliased) and enlarged
+    back to its size (bilinear): the detail a smaller image lacks, at the same size."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    low, high = np.log(LOWRES_RANGE)
+    factor = tf.exp(tf.random.stateless_uniform([], seeds[0], low, high))
+    size = tf.shape(image)[:2]
+    small = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) / factor), tf.int32), 1)
+    blurred = tf.image.resize(tf.image.resize(image, small, method="bilinear", antialias=True),
+                              size, method="bilinear")
+    apply = tf.random.stateless_uniform([], seeds[1]) < chance
+    return tf.where(apply, tf.reshape(blurred, tf.shape(image)), image)
+
+
 def _mirror_to(patch, size: int):
     """A square patch of side <= size reflect-padded (at most once per side) to size x size."""
     import tensorflow as tf
@@ -170,7 +203,14 @@ def make_dataset(tiles: TileSet, config: ModelConfig, training: bool):
     if not training:
         ds = ds.map(read).map(lambda x, y, c: (x, y))
         return ds.batch(config.train_patches_per_step).prefetch(tf.data.AUTOTUNE)
-    ds = ds.shuffle(n, seed=config.train_seed, reshuffle_each_iteration=True).repeat()
+    if tiles.chances is None:
+        ds = ds.shuffle(n, seed=config.train_seed, reshuffle_each_iteration=True).repeat()
+    else:  # drawn with replacement, each tile by its chance
+        cumulative = tf.constant(np.cumsum(tiles.chances), tf.float64)
+        ds = tf.data.Dataset.random(seed=config.train_seed).map(
+            lambda r: tf.minimum(tf.searchsorted(
+                cumulative, tf.reshape(tf.cast(r % 2**32, tf.float64) / 2**32, [1]),
+                out_type=tf.int64)[0], n - 1))
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     seeds = tf.data.Dataset.random(seed=config.train_seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds)).map(

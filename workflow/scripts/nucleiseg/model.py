@@ -37,7 +37,7 @@ from .modelconfig import ModelConfig
 from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled, predict_window
-from .scale import ESTIMATE_THRESHOLDS, Resize, auto_factor, median_diameter
+from .scale import ESTIMATE_THRESHOLDS, REFINE_TOLERANCE, Resize, auto_factor, median_diameter
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
 
@@ -163,7 +163,10 @@ class NucleusModel:
 
         auto: a first pass at the image's own scale; its nuclei (at ESTIMATE_THRESHOLDS, not
         the chosen ones, which belong to the training scale) give the diameter. An image whose
-        nuclei already match the training's keeps that first pass's maps.
+        nuclei already match the training's keeps that first pass's maps. Otherwise the second
+        pass, at the network's scale, where nuclei far smaller or larger than the training's
+        are seen as the network knows them, estimates again; a factor more than
+        REFINE_TOLERANCE away from the first makes a third pass at the refined one.
         """
         shape = image.shape[:2]
         if self.rescale.mode != "auto":
@@ -171,12 +174,23 @@ class NucleusModel:
             resize = Resize(shape, factor)
             return self.predict(resize.to_network(image)), resize, math.nan
         maps = self.predict(image)
-        foreground, contour = head_maps(maps, self.config.heads)
-        diameter = median_diameter(labels_from_maps(foreground, contour, ESTIMATE_THRESHOLDS))
+        diameter = self._estimate_diameter(maps)
         resize = Resize(shape, auto_factor(diameter, self.config.train_nucleus_diameters))
         if resize.identity:
             return maps, resize, diameter
-        return self.predict(resize.to_network(image)), resize, diameter
+        maps = self.predict(resize.to_network(image))
+        refined = self._estimate_diameter(maps) / resize.factor
+        if not refined > 0:
+            return maps, resize, diameter
+        better = Resize(shape, auto_factor(refined, self.config.train_nucleus_diameters))
+        if abs(math.log(better.factor / resize.factor)) <= math.log(REFINE_TOLERANCE):
+            return maps, resize, refined
+        return self.predict(better.to_network(image)), better, refined
+
+    def _estimate_diameter(self, maps: np.ndarray) -> float:
+        """The median diameter of the nuclei in maps, at ESTIMATE_THRESHOLDS (NaN: too few)."""
+        foreground, contour = head_maps(maps, self.config.heads)
+        return median_diameter(labels_from_maps(foreground, contour, ESTIMATE_THRESHOLDS))
 
     def segment(self, image: np.ndarray) -> Segmentation:
         """Maps and instance labels of a normalized image, each stage timed.

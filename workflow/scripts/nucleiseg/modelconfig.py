@@ -61,6 +61,7 @@ class ModelConfig:
     train_augment_stain: bool = False  # H&E stain jitter of stained tiles (in HED space)
     train_augment_grayscale: float = 0.0  # chance that a stained tile is shown in grayscale
     train_augment_dim: float = 0.0  # chance that a tile is dimmed to 10-50% of its range
+    train_augment_lowres: float = 0.0  # chance that a tile is shrunk and enlarged back (blurred)
     train_seed: int = 0
     # Provenance, filled in by training.
     train_device: str = ""
@@ -83,7 +84,7 @@ class ModelConfig:
         low, high = self.train_augment_scale
         if not 0 < low <= high:
             raise ConfigError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {low, high}")
-        for name in ("grayscale", "dim"):
+        for name in ("grayscale", "dim", "lowres"):
             chance = getattr(self, f"train_augment_{name}")
             if not 0 <= chance <= 1:
                 raise ConfigError(f"train.augment.{name} must be a chance from 0 to 1, got {chance}")
@@ -172,6 +173,7 @@ class ModelConfig:
             train_augment_stain=bool(augment["stain"]),
             train_augment_grayscale=float(augment["grayscale"]),
             train_augment_dim=float(augment["dim"]),
+            train_augment_lowres=float(augment["lowres"]),
             train_seed=int(train["seed"]),
         )
 

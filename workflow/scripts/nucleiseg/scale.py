@@ -35,6 +35,9 @@ MIN_NUCLEI = 5
 # pixels are specks of noise (on a dim 16-bit field they outnumbered the nuclei and made the
 # estimate 2 px); nuclei at a quarter of the training scale still have about 25.
 ESTIMATE_THRESHOLDS = Thresholds(foreground=0.5, contour=0.5, min_size=12)
+# A second estimate, at the network's scale, whose factor is within this ratio of the first's
+# keeps the second pass; further away, a third pass predicts at the refined factor.
+REFINE_TOLERANCE = 1.1
 
 
 def equivalent_diameters(labels: np.ndarray, inner: bool = True) -> np.ndarray:
@@ -66,6 +69,17 @@ def auto_factor(diameter: float, train_diameters: tuple[float, float, float]) ->
     return float(np.clip((low if diameter < low else high) / diameter, *FACTOR_RANGE))
 
 
+def factor_to_diameter(labels: np.ndarray, diameter: float) -> float:
+    """The factor that brings the nuclei of `labels` to `diameter` pixels (their median
+    equivalent diameter; all nuclei's where fewer than MIN_NUCLEI are off the border), within
+    FACTOR_RANGE; 1 for labels without nuclei. How training at one size resizes its images."""
+    own = median_diameter(labels)
+    if not own > 0:
+        every = equivalent_diameters(labels, inner=False)
+        own = float(np.median(every)) if len(every) else math.nan
+    return float(np.clip(diameter / own, *FACTOR_RANGE)) if own > 0 else 1.0
+
+
 @dataclass(frozen=True)
 class Resize:
     """One image resized by `factor` to the network's scale, and the way back to its own grid."""
@@ -84,6 +98,14 @@ class Resize:
     def to_network(self, image: np.ndarray) -> np.ndarray:
         """The image at the network's scale: bilinear, anti-aliased when shrinking."""
         return _resize(image, self.scaled_shape, antialias=self.factor < 1)
+
+    def labels_to_network(self, labels: np.ndarray) -> np.ndarray:
+        """Labels on the image's grid at the network's scale (nearest neighbour); nuclei lost on
+        the way are dropped and the rest renumbered 1..n."""
+        if self.identity:
+            return labels
+        rows, cols = (_nearest(s, n) for n, s in zip(self.shape, self.scaled_shape))
+        return relabel(labels[rows[:, None], cols[None, :]])[0]
 
     def maps_back(self, maps: np.ndarray) -> np.ndarray:
         """(h, w, C) maps at the network's scale back on the image's grid (bilinear)."""

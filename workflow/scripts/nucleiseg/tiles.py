@@ -5,6 +5,11 @@ tiles whose starts step by `tile - overlap`, the last tile flush with the edge. 
 split are stored as two .npy arrays that training memory-maps: `images.npy` (N, T, T, 3) float16,
 grayscale repeated to three channels, and `labels.npy` (N, T, T) uint16 with labels numbered
 1..n within each tile; `tiles.csv` says where each tile came from.
+
+With `nucleus_diameter` (tiles.nucleus_diameter), each image and its labels are first resized so
+that its nuclei's median equivalent diameter is that many pixels (Cellpose trains at one nucleus
+size the same way); `segment.rescale: auto` then brings new images to it. `tiles.csv` records
+each tile's image's `factor` and the positions at that scale.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .labels import relabel
 from .modelconfig import DIVISOR
 from .normalize import as_three_channels
 from .padding import reflect_index
+from .scale import Resize, factor_to_diameter
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,14 @@ def reassemble(tiles: np.ndarray, positions, shape) -> np.ndarray:
     return out
 
 
+def _factor(labels_dir, sample_id: str, nucleus_diameter: float) -> float:
+    """The factor that brings one prepared image's nuclei to nucleus_diameter (1 for 0)."""
+    if not nucleus_diameter:
+        return 1.0
+    return factor_to_diameter(tifffile.imread(Path(labels_dir) / f"{sample_id}.tif"),
+                              nucleus_diameter)
+
+
 def load_prepared(images_dir: Path, labels_dir: Path, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
     """A prepared image as (H, W, 3) float32 (grayscale repeated) and its label image."""
     image = as_three_channels(tifffile.imread(Path(images_dir) / f"{sample_id}.tif"))
@@ -100,15 +114,19 @@ def write_tiles(
     out_table: str | Path,
     tile: int,
     overlap: int,
+    nucleus_diameter: float = 0.0,
 ) -> pd.DataFrame:
-    """Tile the images listed in `index` (id, height, width, modality) into two .npy arrays."""
+    """Tile the images listed in `index` (id, height, width, modality) into two .npy arrays,
+    each image first resized to `nucleus_diameter` (0: as it is)."""
     if tile % DIVISOR:
         raise ConfigError(f"tiles.size must be a multiple of {DIVISOR} (the network's stride), "
                           f"got {tile}")
     samples = list(index.sort_values("id").itertuples())
-    positions = {
-        s.id: tile_positions(max(s.height, tile), max(s.width, tile), tile, overlap) for s in samples
-    }
+    resizes = {s.id: Resize((s.height, s.width), _factor(labels_dir, s.id, nucleus_diameter))
+               for s in samples}
+    shapes = {key: resize.scaled_shape for key, resize in resizes.items()}
+    positions = {key: tile_positions(max(h, tile), max(w, tile), tile, overlap)
+                 for key, (h, w) in shapes.items()}
     n_tiles = sum(len(p) for p in positions.values())
     if not n_tiles:
         raise ConfigError("no image to tile: this split is empty; check split.fractions")
@@ -118,6 +136,8 @@ def write_tiles(
         labels = open_memmap(tmp_labels, mode="w+", dtype=np.uint16, shape=(n_tiles, tile, tile))
         for sample in samples:
             image, label = load_prepared(images_dir, labels_dir, sample.id)
+            resize = resizes[sample.id]
+            image, label = resize.to_network(image), resize.labels_to_network(label)
             padded, padded_labels = pad_to_tile(image, label, tile)
             where = positions[sample.id]
             first = len(rows)
@@ -128,8 +148,9 @@ def write_tiles(
                 labels[first + k] = relabel(tile_labels)[0]
                 rows.append({
                     "tile": first + k, "id": sample.id, "modality": sample.modality, "y": y, "x": x,
-                    "valid_height": min(tile, sample.height - y),
-                    "valid_width": min(tile, sample.width - x),
+                    "factor": resize.factor,
+                    "valid_height": min(tile, shapes[sample.id][0] - y),
+                    "valid_width": min(tile, shapes[sample.id][1] - x),
                     "n_objects": int(labels[first + k].max()),
                 })
         images.flush()
@@ -137,5 +158,9 @@ def write_tiles(
         del images, labels  # close the memory maps before the files are renamed into place
     table = pd.DataFrame(rows)
     write_csv(table, out_table)
+    if nucleus_diameter:
+        factors = np.array([r.factor for r in resizes.values()])
+        log.info("images resized to nuclei of %g px: factors %.2f to %.2f (median %.2f)",
+                 nucleus_diameter, factors.min(), factors.max(), np.median(factors))
     log.info("wrote %d tiles of %dx%d from %d images", len(table), tile, tile, len(samples))
     return table
