@@ -1,7 +1,8 @@
 """Benchmark: leave one acquisition out. Train without an image group, score the network on it.
 
     .venv/bin/python benchmarks/leave_out.py --group brightfield_gray:1024x1024 \
-        --configfile config/dsb2018_cpu.yaml [--minutes 20] --workdir <dir>
+        --configfile config/dsb2018_cpu.yaml [overlay.yaml ...] [--minutes 20] [--epochs 8] \
+        --workdir <dir>
 
 The test split flatters a model, since its images come from the acquisitions it was trained on.
 Here one group of DSB2018 images (a modality and size from stage1_train_meta.csv, e.g. the 16
@@ -9,7 +10,8 @@ grayscale brightfield 1024x1024 images or the 90 fluorescence 360x360 ones) is t
 split, and none of its images is trained or validated on: the rest are split into train and
 val as the workflow splits (stratified, `split.seed`). The real workflow then runs on that
 split (`split.file`) with the given config, its training cut to --minutes (shorter than the
-config's, say so when quoting), and evaluate_model's summary is the group's score, for the
+config's, say so when quoting; or to --epochs, which trains the same steps however busy the
+cores are), and evaluate_model's summary is the group's score, for the
 network and the classical baseline (benchmarks/run_workflow.py prints it with the run's time
 and memory).
 """
@@ -48,8 +50,10 @@ def leave_out_split(meta: pd.DataFrame, group: str, seed: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", required=True, help="modality:HxW, e.g. brightfield_gray:1024x1024")
-    parser.add_argument("--configfile", type=Path, required=True)
+    parser.add_argument("--configfile", type=Path, nargs="+", required=True,
+                        help="config files, merged in order as Snakemake merges them")
     parser.add_argument("--minutes", type=float, default=0, help="train.max_minutes (0: the config's)")
+    parser.add_argument("--epochs", type=int, default=0, help="train.epochs (0: the config's)")
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
@@ -62,12 +66,14 @@ def main() -> None:
     print(f"group {args.group}: {int((split['split'] == 'test').sum())} test images; "
           f"{int((split['split'] == 'train').sum())} train, {int((split['split'] == 'val').sum())} val")
     overlay = {"split": {"file": str(split_file.resolve())}}
-    if args.minutes:
-        overlay["train"] = {"max_minutes": args.minutes}
+    train = {"max_minutes": args.minutes, "epochs": args.epochs}
+    if any(train.values()):
+        overlay["train"] = {key: value for key, value in train.items() if value}
     overlay_file = args.workdir / "leave_out.yaml"
     overlay_file.write_text(yaml.safe_dump(overlay))
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "run_workflow.py"),
-                    "--configfile", str(args.configfile), "--configfile", str(overlay_file),
+                    *[item for path in args.configfile for item in ("--configfile", str(path))],
+                    "--configfile", str(overlay_file),
                     "--target", "all", "--workdir", str(args.workdir), "--data", str(args.data)],
                    check=True)
 
