@@ -20,8 +20,9 @@ from nucleiseg.instances import Thresholds
 from nucleiseg.metrics import score_image
 from nucleiseg.model import NucleusModel, TruthImage
 from nucleiseg.modelconfig import ModelConfig
-from nucleiseg.scale import (MIN_NUCLEI, REFINE_TOLERANCE, Resize, auto_factor, equivalent_diameters,
-                             median_diameter, training_diameters)
+from nucleiseg.scale import (MIN_NUCLEI, REFINE_TOLERANCE, Resize, auto_factor,
+                             equivalent_diameters, factor_to_diameter, median_diameter,
+                             training_diameters)
 
 TRAINED = (18.0, 20.0, 22.0)  # the training tiles' median diameters: quartiles
 CONFIG = ModelConfig(unet_alpha=0.35, unet_encoder_weights="none",
@@ -191,3 +192,23 @@ def test_auto_needs_the_training_diameter(network):
         Rescaling("yes")
     with pytest.raises(ConfigError, match="segment.rescale_factor"):
         Rescaling("factor", 10)
+
+
+def test_factor_to_diameter():
+    _, labels = disks(10, (200, 200))
+    assert factor_to_diameter(labels, 25) == pytest.approx(2.5, rel=0.1)
+    assert factor_to_diameter(np.zeros((50, 50), np.uint16), 25) == 1.0  # no nuclei: as it is
+    few = np.zeros((60, 60), np.uint16)
+    few[:10, :10] = 1  # one nucleus on the border: still a size (all nuclei, when too few inside)
+    assert factor_to_diameter(few, 2 * equivalent_diameters(few, inner=False)[0]) == 2.0
+    assert factor_to_diameter(labels, 1000) == 4.0  # within FACTOR_RANGE
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0, 1.7])
+def test_labels_to_the_networks_scale_and_back(factor):
+    _, labels = disks(24, (100, 130))
+    resize = Resize(labels.shape, factor)
+    scaled = resize.labels_to_network(labels)
+    assert scaled.shape == resize.scaled_shape and scaled.max() == labels.max()
+    back = resize.labels_back(scaled)
+    assert _matched_ious(labels[1:-1, 1:-1], back[1:-1, 1:-1]).min() > 0.75

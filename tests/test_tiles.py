@@ -92,3 +92,38 @@ def test_tile_size_must_suit_the_network(tmp_path):
         write_tiles(pd.DataFrame([{"id": "a", "height": 10, "width": 10, "modality": "x"}]),
                     tmp_path, tmp_path, tmp_path / "i.npy", tmp_path / "l.npy", tmp_path / "t.csv",
                     tile=100, overlap=0)
+
+
+def test_images_are_resized_to_one_nucleus_diameter(tmp_path):
+    """tiles.nucleus_diameter: two images whose nuclei are 10 and 40 px wide become tiles whose
+    nuclei are all about 20 px wide; the enlarged image gives more tiles, each drawn less often."""
+    from nucleiseg.data import load_tiles, tiles_nucleus_diameters
+    from nucleiseg.modelconfig import ModelConfig
+    from nucleiseg.synthetic import make_nuclei
+
+    rows = []
+    for name, radius, size in [("small", 5, 160), ("large", 20, 320)]:
+        sample = make_nuclei((size, size), n_nuclei=12, radius=(radius, radius), seed=1)
+        write_tiff(tmp_path / "images" / f"{name}.tif", sample.image.astype(np.float32))
+        write_tiff(tmp_path / "labels" / f"{name}.tif", sample.labels.astype(np.uint16))
+        rows.append({"id": name, "height": size, "width": size, "modality": "fluorescence"})
+    out = tmp_path / "tiles"
+    table = write_tiles(pd.DataFrame(rows), tmp_path / "images", tmp_path / "labels",
+                        out / "images.npy", out / "labels.npy", out / "tiles.csv", tile=128,
+                        overlap=32, nucleus_diameter=20)
+    factors = table.groupby("id")["factor"].first()
+    assert factors["small"] == pytest.approx(2, rel=0.15)
+    assert factors["large"] == pytest.approx(0.5, rel=0.15)
+    assert table.groupby("id").size().to_dict() == {"small": 9, "large": 4}  # 320 and 160 px
+    low, median, high = tiles_nucleus_diameters(out)
+    assert 17 < low <= median <= high < 23
+    chances = load_tiles(out, ModelConfig(unet_alpha=0.35, unet_encoder_weights="none")).chances
+    per_image = pd.Series(chances).groupby(table["id"]).sum()
+    # each image weighs what its tiles weighed at its own scale: 4 (160 px) against 9 (320 px)
+    assert per_image["small"] / per_image["large"] == pytest.approx(4 / 9)
+    # at their own scale (0, the default) no factor is applied and tiles are drawn alike
+    plain = write_tiles(pd.DataFrame(rows), tmp_path / "images", tmp_path / "labels",
+                        out / "images.npy", out / "labels.npy", out / "tiles.csv", tile=128,
+                        overlap=32)
+    assert (plain["factor"] == 1).all() and (plain["weight"] == 1).all()
+    assert load_tiles(out, ModelConfig(unet_alpha=0.35, unet_encoder_weights="none")).chances is None

@@ -408,3 +408,33 @@ def test_augmentation_zooms_out_past_the_tile_and_jitters_stains():
         assert np.median(out[out_target[..., 0] == 0]) > 0.9  # white stays about white
         moved.append(np.abs(np.median(out[out_target[..., 0] == 1], axis=0) - (0.4, 0.2, 0.6)))
     assert 0.005 < np.max(moved) < 0.2
+
+
+def test_lowres_augmentation_blurs_some_tiles_and_keeps_their_size():
+    """train.augment.lowres: stripes one pixel wide survive no shrinking, so a patch whose
+    stripes are gone was shrunk and enlarged back; about `chance` of them are, the rest are
+    untouched, and the targets never change."""
+    import tensorflow as tf
+
+    from nucleiseg.data import _augment
+
+    config = ModelConfig(**{**TINY, "train_augment_lowres": 0.5, "train_augment_colour": False,
+                            "train_augment_intensity": False, "train_augment_flips": False})
+    stripes = np.zeros((64, 64, 3), np.float32)
+    stripes[::2] = 1
+    target = np.zeros((64, 64, 1), np.float32)
+    target[10:30, 10:30] = 1
+    blurred = []
+    for k in range(200):
+        out, out_target = (t.numpy() for t in _augment(
+            tf.constant(stripes), tf.constant(target), tf.constant(False),
+            tf.constant([k, 3], tf.int64), config))
+        assert out.shape == (64, 64, 3) and np.array_equal(out_target, target)
+        sharp = np.array_equal(out, stripes)
+        assert sharp or np.abs(out - 0.5).max() < 0.45  # untouched, or the stripes are gone
+        blurred.append(not sharp)
+    assert 0.4 < np.mean(blurred) < 0.6
+    config = config.replace(train_augment_lowres=0.0)
+    out, _ = _augment(tf.constant(stripes), tf.constant(target), tf.constant(False),
+                      tf.constant([0, 3], tf.int64), config)
+    assert np.array_equal(out.numpy(), stripes)

@@ -29,9 +29,8 @@ class TileSet:
     targets: np.ndarray  # (N, T, T, C) uint8 0/1
     colour: np.ndarray  # (N,) bool: stained tissue (gets colour jitter)
     # (N,) chance of each tile in a training step, or None: every tile alike. Tiles of images
-    # resized to one nucleus size (tiles.nucleus_diameter) are drawn in proportion to their
-    # share of the image's own pixels (1 / factor^2), so an image enlarged 2x into 4x as many
-    # tiles weighs what it weighed at its own scale.
+    # resized to one nucleus size (tiles.nucleus_diameter) are drawn by their `weight` in
+    # tiles.csv, so that each image weighs what it weighed at its own scale.
     chances: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -49,8 +48,8 @@ def load_tiles(folder: str | Path, config: ModelConfig, max_tiles: int = 0) -> T
         images = images[index]
     targets = make_targets_batch(np.asarray(labels[index]), config.heads, config.contour_width)
     chances = None
-    if "factor" in table and not np.allclose(table["factor"], 1):
-        weights = 1 / table["factor"].to_numpy()[index] ** 2
+    if "weight" in table and not np.allclose(table["weight"], 1):
+        weights = table["weight"].to_numpy()[index]
         chances = weights / weights.sum()
     return TileSet(images, targets.astype(np.uint8),
                    table["modality"].to_numpy()[index] == "stained", chances)

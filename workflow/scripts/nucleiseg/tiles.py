@@ -9,7 +9,9 @@ grayscale repeated to three channels, and `labels.npy` (N, T, T) uint16 with lab
 With `nucleus_diameter` (tiles.nucleus_diameter), each image and its labels are first resized so
 that its nuclei's median equivalent diameter is that many pixels (Cellpose trains at one nucleus
 size the same way); `segment.rescale: auto` then brings new images to it. `tiles.csv` records
-each tile's image's `factor` and the positions at that scale.
+each tile's image's `factor`, the positions at that scale, and the tile's `weight` in training
+draws: its image's tile count at its own scale over that at the resized one, so that an image
+enlarged into four times as many tiles weighs what it weighed before.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ def write_tiles(
     shapes = {key: resize.scaled_shape for key, resize in resizes.items()}
     positions = {key: tile_positions(max(h, tile), max(w, tile), tile, overlap)
                  for key, (h, w) in shapes.items()}
+    # A resized image's tiles weigh what its tiles at its own scale weighed together
+    own = {s.id: len(tile_positions(max(s.height, tile), max(s.width, tile), tile, overlap))
+           for s in samples}
     n_tiles = sum(len(p) for p in positions.values())
     if not n_tiles:
         raise ConfigError("no image to tile: this split is empty; check split.fractions")
@@ -149,6 +154,7 @@ def write_tiles(
                 rows.append({
                     "tile": first + k, "id": sample.id, "modality": sample.modality, "y": y, "x": x,
                     "factor": resize.factor,
+                    "weight": own[sample.id] / len(where),
                     "valid_height": min(tile, shapes[sample.id][0] - y),
                     "valid_width": min(tile, shapes[sample.id][1] - x),
                     "n_objects": int(labels[first + k].max()),
