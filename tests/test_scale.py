@@ -212,3 +212,25 @@ def test_labels_to_the_networks_scale_and_back(factor):
     assert scaled.shape == resize.scaled_shape and scaled.max() == labels.max()
     back = resize.labels_back(scaled)
     assert _matched_ious(labels[1:-1, 1:-1], back[1:-1, 1:-1]).min() > 0.75
+
+
+def test_search_keeps_the_pass_the_network_is_surest_of(network):
+    """rescale search: every factor of SEARCH_FACTORS is predicted; the kept one has the highest
+    confidence (the image's own size NATIVE_MARGIN ahead), and labels and maps come back on the
+    image's grid. A field without nuclei stays at its own size."""
+    from nucleiseg.instances import head_maps
+    from nucleiseg.scale import NATIVE_MARGIN, SEARCH_FACTORS, confidence
+
+    image, _ = disks(12, (150, 170), seed=4)
+    searched = model(network, "search")
+    result = searched.segment(image)
+    scores = {}
+    for factor in SEARCH_FACTORS:
+        resize = Resize(image.shape, factor)
+        foreground, _ = head_maps(searched.predict(resize.to_network(image)), "contour")
+        scores[factor] = confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0)
+    assert result.factor == max(scores, key=scores.get)
+    assert result.labels.shape == image.shape and result.maps.shape[:2] == image.shape
+    assert result.labels.max() >= 20 and result.diameter == pytest.approx(12, rel=0.2)
+    empty = model(network, "search").segment(np.zeros((96, 96), np.float32))
+    assert empty.factor == 1.0 and empty.labels.max() == 0

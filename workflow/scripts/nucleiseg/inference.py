@@ -71,15 +71,17 @@ class Tiling:
 # The config's `segment` keys that make a Tiling: the rules pass these on to every stage.
 TILING_KEYS = tuple(f.name for f in fields(Tiling))
 
-RESCALE_MODES = ("off", "auto", "factor")
+RESCALE_MODES = ("off", "auto", "search", "factor")
 # The factors rescaling may use: past these, an estimate is more likely wrong than the image.
 FACTOR_RANGE = (0.25, 4.0)
 
 
 @dataclass(frozen=True)
 class Rescaling:
-    """How images are resized before the network: `off`, `auto` (nuclei to the training's
-    median diameter) or `factor` (every image by `factor`; 2 doubles height and width)."""
+    """How images are resized before the network: `off`, `auto` (nuclei into the training's
+    middle half of diameters), `search` (each of scale.SEARCH_FACTORS tried, the pass whose
+    nuclei the network is surest of kept) or `factor` (every image by `factor`; 2 doubles
+    height and width)."""
 
     mode: str = "off"
     factor: float = 1.0

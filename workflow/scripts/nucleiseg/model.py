@@ -37,7 +37,8 @@ from .modelconfig import ModelConfig
 from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled, predict_window
-from .scale import ESTIMATE_THRESHOLDS, REFINE_TOLERANCE, Resize, auto_factor, median_diameter
+from .scale import (ESTIMATE_THRESHOLDS, NATIVE_MARGIN, REFINE_TOLERANCE, SEARCH_FACTORS, Resize,
+                    auto_factor, confidence, median_diameter)
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
 
@@ -169,6 +170,8 @@ class NucleusModel:
         REFINE_TOLERANCE away from the first makes a third pass at the refined one.
         """
         shape = image.shape[:2]
+        if self.rescale.mode == "search":
+            return self._search_scale(image)
         if self.rescale.mode != "auto":
             factor = self.rescale.factor if self.rescale.mode == "factor" else 1.0
             resize = Resize(shape, factor)
@@ -186,6 +189,21 @@ class NucleusModel:
         if abs(math.log(better.factor / resize.factor)) <= math.log(REFINE_TOLERANCE):
             return maps, resize, refined
         return self.predict(better.to_network(image)), better, refined
+
+    def _search_scale(self, image: np.ndarray) -> tuple[np.ndarray, Resize, float]:
+        """rescale search: a pass at each of SEARCH_FACTORS; the one whose nuclei the network is
+        surest of (scale.confidence, the image's own size given NATIVE_MARGIN ahead) is kept.
+        The diameter reported is its nuclei's, at ESTIMATE_THRESHOLDS, on the image's grid."""
+        best = None
+        for factor in SEARCH_FACTORS:
+            resize = Resize(image.shape[:2], factor)
+            maps = self.predict(resize.to_network(image))
+            foreground, _ = head_maps(maps, self.config.heads)
+            score = confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0.0)
+            if best is None or score > best[0]:
+                best = (score, maps, resize)
+        _, maps, resize = best
+        return maps, resize, self._estimate_diameter(maps) / resize.factor
 
     def _estimate_diameter(self, maps: np.ndarray) -> float:
         """The median diameter of the nuclei in maps, at ESTIMATE_THRESHOLDS (NaN: too few)."""

@@ -80,6 +80,21 @@ def factor_to_diameter(labels: np.ndarray, diameter: float) -> float:
     return float(np.clip(diameter / own, *FACTOR_RANGE)) if own > 0 else 1.0
 
 
+# segment.rescale search: the factors tried on every image (steps of sqrt 2 from half to twice
+# its size), and the confidence a pass at the image's own size is given ahead of the others.
+# Chosen on DSB2018's val split (benchmarks/robustness.py, BENCHMARKS.md): the network is surest
+# of its nuclei near the scale its training images had, which a new image does not tell.
+SEARCH_FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0)
+NATIVE_MARGIN = 0.01
+
+
+def confidence(foreground: np.ndarray) -> float:
+    """How sure the network is of its nuclei: the mean foreground probability over the pixels it
+    calls foreground (0 where it calls none)."""
+    inside = foreground > 0.5
+    return float(foreground[inside].mean()) if inside.any() else 0.0
+
+
 @dataclass(frozen=True)
 class Resize:
     """One image resized by `factor` to the network's scale, and the way back to its own grid."""
