@@ -219,7 +219,7 @@ def test_search_keeps_the_pass_the_network_is_surest_of(network):
     confidence (the image's own size NATIVE_MARGIN ahead), and labels and maps come back on the
     image's grid. A field without nuclei stays at its own size."""
     from nucleiseg.instances import head_maps
-    from nucleiseg.scale import NATIVE_MARGIN, SEARCH_FACTORS, confidence
+    from nucleiseg.scale import NATIVE_MARGIN, SEARCH_FACTORS, pass_confidence
 
     image, _ = disks(12, (150, 170), seed=4)
     searched = model(network, "search")
@@ -228,7 +228,7 @@ def test_search_keeps_the_pass_the_network_is_surest_of(network):
     for factor in SEARCH_FACTORS:
         resize = Resize(image.shape, factor)
         foreground, _ = head_maps(searched.predict(resize.to_network(image)), "contour")
-        scores[factor] = confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0)
+        scores[factor] = pass_confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0)
     assert result.factor == max(scores, key=scores.get)
     assert result.labels.shape == image.shape and result.maps.shape[:2] == image.shape
     assert result.labels.max() >= 20 and result.diameter == pytest.approx(12, rel=0.2)

@@ -38,7 +38,7 @@ from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled, predict_window
 from .scale import (ESTIMATE_THRESHOLDS, NATIVE_MARGIN, REFINE_TOLERANCE, SEARCH_FACTORS, Resize,
-                    auto_factor, confidence, median_diameter)
+                    auto_factor, median_diameter, pass_confidence)
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
 
@@ -192,14 +192,14 @@ class NucleusModel:
 
     def _search_scale(self, image: np.ndarray) -> tuple[np.ndarray, Resize, float]:
         """rescale search: a pass at each of SEARCH_FACTORS; the one whose nuclei the network is
-        surest of (scale.confidence, the image's own size given NATIVE_MARGIN ahead) is kept.
+        surest of (scale.pass_confidence, the image's own size given NATIVE_MARGIN ahead) is kept.
         The diameter reported is its nuclei's, at ESTIMATE_THRESHOLDS, on the image's grid."""
         best = None
         for factor in SEARCH_FACTORS:
             resize = Resize(image.shape[:2], factor)
             maps = self.predict(resize.to_network(image))
             foreground, _ = head_maps(maps, self.config.heads)
-            score = confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0.0)
+            score = pass_confidence(foreground) + (NATIVE_MARGIN if resize.identity else 0.0)
             if best is None or score > best[0]:
                 best = (score, maps, resize)
         _, maps, resize = best

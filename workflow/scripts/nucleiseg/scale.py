@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .inference import FACTOR_RANGE
-from .instances import Thresholds
+from .instances import Thresholds, confidence
 from .labels import relabel
 
 # Fewer nuclei than this (not touching the image's border) give no estimate: factor 1.
@@ -88,11 +88,11 @@ SEARCH_FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0)
 NATIVE_MARGIN = 0.01
 
 
-def confidence(foreground: np.ndarray) -> float:
-    """How sure the network is of its nuclei: the mean foreground probability over the pixels it
-    calls foreground (0 where it calls none)."""
-    inside = foreground > 0.5
-    return float(foreground[inside].mean()) if inside.any() else 0.0
+def pass_confidence(foreground: np.ndarray) -> float:
+    """How sure the network is of one pass's nuclei: the confidence (instances.confidence) of
+    all the pixels it calls foreground taken as one object; 0 where it calls none."""
+    values = confidence(foreground, (foreground > 0.5).astype(np.uint8))
+    return float(values[0]) if len(values) else 0.0
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,11 @@ def reassemble(tiles: np.ndarray, positions, shape) -> np.ndarray:
     return out
 
 
+def _positions(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int]]:
+    """The tiles' positions in an image of `shape` (padded to at least one tile)."""
+    return tile_positions(max(shape[0], tile), max(shape[1], tile), tile, overlap)
+
+
 def _factor(labels_dir, sample_id: str, nucleus_diameter: float) -> float:
     """The factor that brings one prepared image's nuclei to nucleus_diameter (1 for 0)."""
     if not nucleus_diameter:
@@ -126,12 +131,11 @@ def write_tiles(
     samples = list(index.sort_values("id").itertuples())
     resizes = {s.id: Resize((s.height, s.width), _factor(labels_dir, s.id, nucleus_diameter))
                for s in samples}
-    shapes = {key: resize.scaled_shape for key, resize in resizes.items()}
-    positions = {key: tile_positions(max(h, tile), max(w, tile), tile, overlap)
-                 for key, (h, w) in shapes.items()}
+    positions = {key: _positions(resize.scaled_shape, tile, overlap)
+                 for key, resize in resizes.items()}
     # A resized image's tiles weigh what its tiles at its own scale weighed together
-    own = {s.id: len(tile_positions(max(s.height, tile), max(s.width, tile), tile, overlap))
-           for s in samples}
+    weights = {key: len(_positions(resize.shape, tile, overlap)) / len(positions[key])
+               for key, resize in resizes.items()}
     n_tiles = sum(len(p) for p in positions.values())
     if not n_tiles:
         raise ConfigError("no image to tile: this split is empty; check split.fractions")
@@ -153,10 +157,9 @@ def write_tiles(
                 labels[first + k] = relabel(tile_labels)[0]
                 rows.append({
                     "tile": first + k, "id": sample.id, "modality": sample.modality, "y": y, "x": x,
-                    "factor": resize.factor,
-                    "weight": own[sample.id] / len(where),
-                    "valid_height": min(tile, shapes[sample.id][0] - y),
-                    "valid_width": min(tile, shapes[sample.id][1] - x),
+                    "factor": resize.factor, "weight": weights[sample.id],
+                    "valid_height": min(tile, resize.scaled_shape[0] - y),
+                    "valid_width": min(tile, resize.scaled_shape[1] - x),
                     "n_objects": int(labels[first + k].max()),
                 })
         images.flush()
@@ -164,9 +167,14 @@ def write_tiles(
         del images, labels  # close the memory maps before the files are renamed into place
     table = pd.DataFrame(rows)
     write_csv(table, out_table)
-    if nucleus_diameter:
-        factors = np.array([r.factor for r in resizes.values()])
-        log.info("images resized to nuclei of %g px: factors %.2f to %.2f (median %.2f)",
-                 nucleus_diameter, factors.min(), factors.max(), np.median(factors))
-    log.info("wrote %d tiles of %dx%d from %d images", len(table), tile, tile, len(samples))
+    _log_tiles(table, tile, nucleus_diameter)
     return table
+
+
+def _log_tiles(table: pd.DataFrame, tile: int, nucleus_diameter: float) -> None:
+    if nucleus_diameter:
+        factors = table.groupby("id")["factor"].first()
+        log.info("images resized to nuclei of %g px: factors %.2f to %.2f (median %.2f)",
+                 nucleus_diameter, factors.min(), factors.max(), factors.median())
+    log.info("wrote %d tiles of %dx%d from %d images", len(table), tile, tile,
+             table["id"].nunique())
