@@ -45,6 +45,7 @@ MAPPED = {
     "train.augment.stain": ("train_augment_stain", True, True),
     "train.augment.grayscale": ("train_augment_grayscale", 0.2, 0.2),
     "train.augment.dim": ("train_augment_dim", 0.3, 0.3),
+    "train.augment.lowres": ("train_augment_lowres", 0.25, 0.25),
     "train.seed": ("train_seed", 7, 7),
 }
 
@@ -141,6 +142,7 @@ def test_older_config_with_train_batch_size_loads_as_patches_per_step(saved):
     ({"train_augment_scale": (1.25, 0.8)}, "train.augment.scale"),
     ({"train_augment_scale": (0.0, 1.0)}, "train.augment.scale"),
     ({"train_augment_dim": 1.5}, "train.augment.dim"),
+    ({"train_augment_lowres": -0.1}, "train.augment.lowres"),
 ])
 def test_bad_values_are_refused_naming_the_config_key(saved, changes, key):
     config, path = saved
