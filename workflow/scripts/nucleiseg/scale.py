@@ -82,7 +82,7 @@ def factor_to_diameter(labels: np.ndarray, diameter: float) -> float:
 
 # segment.rescale search: the factors tried on every image (steps of sqrt 2 from half to twice
 # its size), and the confidence a pass at the image's own size is given ahead of the others.
-# Chosen on DSB2018's val split (benchmarks/robustness.py, BENCHMARKS.md): the network is surest
+# Chosen on DSB2018's val split (benchmarks/scale_search.py, BENCHMARKS.md): the network is surest
 # of its nuclei near the scale its training images had, which a new image does not tell.
 SEARCH_FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0)
 NATIVE_MARGIN = 0.01
