@@ -18,15 +18,12 @@ import datetime
 import json
 import os
 import platform
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from finished_run import load_split, start
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 SCORES = ["dice", "ap_50", "ap_75", "dsb_score"]
 
 
@@ -39,25 +36,20 @@ def main() -> None:
                         help="segment.backend: the runs made before it existed ran TensorFlow")
     parser.add_argument("--precision", default="auto", help="segment.precision")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    out = start(args, prefix="nucleiseg-rescore-")
 
-    from nucleiseg.devices import configure_tensorflow
-    from nucleiseg.evaluate import evaluate_model, split_images, summarize_evaluation
+    from nucleiseg.evaluate import evaluate_model, summarize_evaluation
     from nucleiseg.inference import BackendChoice, Tiling
     from nucleiseg.model import NucleusModel
 
     results = args.run / "results"
-    out = args.out or Path(tempfile.mkdtemp(prefix="nucleiseg-rescore-"))
-    out.mkdir(parents=True, exist_ok=True)
-    configure_tensorflow(args.threads)
     model = NucleusModel.load(results / "model", Tiling(), thresholds=False,
                               backend=BackendChoice(args.backend, args.precision),
                               threads=args.threads)
-    index = pd.read_csv(results / "index.csv", dtype={"id": str})
-    start = time.perf_counter()
-    chosen, search = model.optimize_thresholds(split_images(index, results / "prepared", "val"))
-    searched = time.perf_counter() - start
-    rows = evaluate_model(model, split_images(index, results / "prepared", "test"))
+    began = time.perf_counter()
+    chosen, search = model.optimize_thresholds(load_split(results, "val"))
+    searched = time.perf_counter() - began
+    rows = evaluate_model(model, load_split(results, "test"))
     summary = summarize_evaluation(rows)
     search.to_csv(out / "threshold_search.csv", index=False)
     rows.to_csv(out / "per_image.csv", index=False)

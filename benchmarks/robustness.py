@@ -25,19 +25,13 @@ summary printed as a Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from finished_run import REPO, add_run_arguments, load_model, load_split, ran, start
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 DSB = REPO.parent / "shared" / "data" / "dsb2018" / "stage1_train"
 
 
@@ -153,57 +147,28 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def load_model(results: Path, tta: str, backend: str, precision: str):
-    from nucleiseg.data import tiles_nucleus_diameters
-    from nucleiseg.inference import BackendChoice, Tiling
-    from nucleiseg.model import NucleusModel
-
-    model = NucleusModel.load(results / "model", Tiling(), tta=tta,
-                              backend=BackendChoice(backend, precision))
-    if not min(model.config.train_nucleus_diameters):
-        diameters = tiles_nucleus_diameters(results / "tiles" / "train")
-        print(f"{results / 'model'} records no train_nucleus_diameters: {diameters} px from the "
-              "run's training tiles")
-        model.config = model.config.replace(train_nucleus_diameters=diameters)
-    return model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished run's work folder")
-    parser.add_argument("--split", default="test", choices=["val", "test"])
+    add_run_arguments(parser, split="test")
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 0.75, 1, 1.5, 2])
     parser.add_argument("--rescale", nargs="+", default=["off", "auto"])
     parser.add_argument("--tta", default="off")
     parser.add_argument("--backend", default="auto", help="segment.backend")
     parser.add_argument("--precision", default="auto", help="segment.precision")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (a try)")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    from nucleiseg.devices import configure_tensorflow
-    from nucleiseg.evaluate import split_images
-
+    out = start(args, prefix="nucleiseg-robustness-")
     results = args.run / "results"
-    out = args.out or Path(tempfile.mkdtemp(prefix="nucleiseg-robustness-"))
-    out.mkdir(parents=True, exist_ok=True)
-    configure_tensorflow(args.threads)
     model = load_model(results, args.tta, args.backend, args.precision)
-    index = pd.read_csv(results / "index.csv", dtype={"id": str})
-    items = list(split_images(index, results / "prepared", args.split))[:args.limit or None]
-    start = time.perf_counter()
+    items = load_split(results, args.split, args.limit)
+    began = time.perf_counter()
     rows = score_variants(model, items, args.factors, args.rescale, out / "intensity_tiffs")
     summary = summarize(rows)
     rows.to_csv(out / "per_image.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
-    print(f"\n{datetime.date.today()} on {platform.node()} ({os.cpu_count()} CPUs), "
-          f"{time.perf_counter() - start:.0f} s; run {args.run}, split {args.split}, "
+    print(f"\n{ran(args, time.perf_counter() - began)}, "
           f"thresholds {model.thresholds.to_dict()}, tta {args.tta}, {model.backend}, "
           f"training diameters {model.config.train_nucleus_diameters} px; tables in {out}\n")
     print(markdown(summary))
-
 
 if __name__ == "__main__":
     main()

@@ -24,20 +24,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import os
-import platform
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+from finished_run import add_run_arguments, load_model, load_split, ran, start
 
 FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0, 2.83)
 # (name, factors kept, margin of the image's own size)
@@ -110,28 +101,14 @@ def table(name: str, chosen: pd.DataFrame, cost: float | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished run's work folder")
-    parser.add_argument("--split", default="val", choices=["val", "test"])
+    add_run_arguments(parser, split="val")
     parser.add_argument("--variants", type=float, nargs="+", default=[0.5, 1, 2])
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (a try)")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    from robustness import load_model
-
-    from nucleiseg.devices import configure_tensorflow
-    from nucleiseg.evaluate import split_images
-
+    out = start(args, prefix="nucleiseg-scale-search-")
     results = args.run / "results"
-    out = args.out or Path(tempfile.mkdtemp(prefix="nucleiseg-scale-search-"))
-    out.mkdir(parents=True, exist_ok=True)
-    configure_tensorflow(args.threads)
-    model = load_model(results, "off", "auto", "auto")
-    index = pd.read_csv(results / "index.csv", dtype={"id": str})
-    items = list(split_images(index, results / "prepared", args.split))[:args.limit or None]
-    start = time.perf_counter()
+    model = load_model(results)
+    items = load_split(results, args.split, args.limit)
+    began = time.perf_counter()
     rows = passes(model, items, args.variants)
     rows.to_csv(out / "passes.csv", index=False)
     own = rows[np.isclose(rows["factor"] * rows["variant"], 1, atol=0.02)]
@@ -144,11 +121,9 @@ def main() -> None:
         lines.append(table(name, keep_surest(rows, factors, margin), cost))
     summary = pd.DataFrame(lines)
     summary.to_csv(out / "summary.csv", index=False)
-    print(f"\n{datetime.date.today()} on {platform.node()} ({os.cpu_count()} CPUs), "
-          f"{time.perf_counter() - start:.0f} s; run {args.run}, split {args.split}, "
+    print(f"\n{ran(args, time.perf_counter() - began)}, "
           f"thresholds {model.thresholds.to_dict()}, {model.backend}; tables in {out}\n")
     print(summary.round(3).to_markdown(index=False))
-
 
 if __name__ == "__main__":
     main()

@@ -15,17 +15,10 @@ modality the mean DSB and the predict s/MP, and the ratio to `off`. Choose on va
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robustness import load_model  # noqa: E402 (the benchmarks folder, after sys.path)
+from finished_run import add_run_arguments, load_model, load_split, ran, start
 
 
 def score_modes(model, items, modes: list[str]) -> pd.DataFrame:
@@ -66,36 +59,23 @@ def summarize(rows: pd.DataFrame, modes: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished run's work folder")
-    parser.add_argument("--split", default="val", choices=["val", "test"])
+    add_run_arguments(parser, split="val")
     parser.add_argument("--modes", nargs="+", default=["off", "flips", "d4"])
     parser.add_argument("--backend", default="auto", help="segment.backend")
     parser.add_argument("--precision", default="auto", help="segment.precision")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (a try)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None, help="per_image.csv goes there")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    from nucleiseg.devices import configure_tensorflow
-    from nucleiseg.evaluate import split_images
-
+    out = start(args)
     results = args.run / "results"
-    configure_tensorflow(args.threads)
     model = load_model(results, args.modes[0], args.backend, args.precision)
-    index = pd.read_csv(results / "index.csv", dtype={"id": str})
-    items = list(split_images(index, results / "prepared", args.split))[:args.limit or None]
+    items = load_split(results, args.split, args.limit)
     model.predict(items[0].image)  # the engine compiled before anything is timed
-    start = time.perf_counter()
+    began = time.perf_counter()
     rows = score_modes(model, items, args.modes)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        rows.to_csv(args.out / "per_image.csv", index=False)
-    print(f"\n{datetime.date.today()} on {platform.node()} ({os.cpu_count()} CPUs), "
-          f"{time.perf_counter() - start:.0f} s; run {args.run}, split {args.split}, "
+    if out is not None:
+        rows.to_csv(out / "per_image.csv", index=False)
+    print(f"\n{ran(args, time.perf_counter() - began)}, "
           f"thresholds {model.thresholds.to_dict()}, {model.backend}\n")
     print(summarize(rows, args.modes))
-
 
 if __name__ == "__main__":
     main()
