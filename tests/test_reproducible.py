@@ -1,5 +1,7 @@
 """The same config and seed give the same results, run after run, on a CPU: two real runs of the
-demo (shortened), each in its own processes, compared byte for byte."""
+demo (shortened), each in its own processes, compared byte for byte; and a third that trains one
+epoch longer trains its first epochs as they did, so that runs of a fixed number of epochs
+(benchmarks/leave_out.py --epochs, train.epochs) compare epoch by epoch."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from conftest import REPO, run_snakemake
 # The demo's settings (config/demo.yaml), trained for fewer steps: reproducibility does not
 # depend on how long the network trains.
 SHORTER = {"dataset": {"synthetic": {"n_images": 6, "height": 128, "width": 128}},
-           "train": {"epochs": 2, "steps_per_epoch": 4, "threads": 2},
+           "train": {"epochs": 2, "epochs_frozen": 1, "steps_per_epoch": 4, "threads": 2},
            "split": {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}}}
 
 
@@ -67,3 +69,15 @@ def test_the_trained_weights_are_equal(two_runs):
     assert len(weights[0]) == len(weights[1])
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_longer_training_starts_as_the_shorter_one(two_runs, tmp_path):
+    """train.epochs only says where training stops: epoch by epoch, losses and scores up to
+    there (the frozen phase and the first fine-tuning epoch) are those of the shorter run."""
+    config = _demo_config()
+    config["train"]["epochs"] += 1
+    run_snakemake(tmp_path, config, "results/model/model.keras", timeout=900)
+    shorter = pd.read_csv(two_runs[0] / "results" / "model" / "history.csv")
+    longer = pd.read_csv(tmp_path / "results" / "model" / "history.csv")
+    assert len(longer) == len(shorter) + 1 == 3
+    pd.testing.assert_frame_equal(longer.iloc[:len(shorter)], shorter, check_exact=True)
