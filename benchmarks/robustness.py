@@ -170,5 +170,6 @@ def main() -> None:
           f"training diameters {model.config.train_nucleus_diameters} px; tables in {out}\n")
     print(markdown(summary))
 
+
 if __name__ == "__main__":
     main()

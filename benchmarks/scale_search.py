@@ -125,5 +125,6 @@ def main() -> None:
           f"thresholds {model.thresholds.to_dict()}, {model.backend}; tables in {out}\n")
     print(summary.round(3).to_markdown(index=False))
 
+
 if __name__ == "__main__":
     main()

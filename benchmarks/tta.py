@@ -77,5 +77,6 @@ def main() -> None:
           f"thresholds {model.thresholds.to_dict()}, {model.backend}\n")
     print(summarize(rows, args.modes))
 
+
 if __name__ == "__main__":
     main()
