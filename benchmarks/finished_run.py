@@ -28,13 +28,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, split: str) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where the tables go")
 
 
-def start(args: argparse.Namespace, prefix: str | None = None) -> Path | None:
-    """Quiet TensorFlow on args.threads; the output folder, made (a new temporary one when --out
-    is not given and `prefix` is)."""
+def start(args: argparse.Namespace) -> None:
+    """Quiet TensorFlow on args.threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from nucleiseg.devices import configure_tensorflow
 
     configure_tensorflow(args.threads)
+
+
+def out_folder(args: argparse.Namespace, prefix: str | None = None) -> Path | None:
+    """--out, made; a new temporary folder when it is not given and `prefix` is. Called once the
+    run is read, so that a wrong --run leaves no empty folder."""
     out = args.out or (Path(tempfile.mkdtemp(prefix=prefix)) if prefix else None)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

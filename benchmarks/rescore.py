@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from finished_run import load_split, start
+from finished_run import load_split, out_folder, start
 
 SCORES = ["dice", "ap_50", "ap_75", "dsb_score"]
 
@@ -36,7 +36,7 @@ def main() -> None:
                         help="segment.backend: the runs made before it existed ran TensorFlow")
     parser.add_argument("--precision", default="auto", help="segment.precision")
     args = parser.parse_args()
-    out = start(args, prefix="nucleiseg-rescore-")
+    start(args)
 
     from nucleiseg.evaluate import evaluate_model, summarize_evaluation
     from nucleiseg.inference import BackendChoice, Tiling
@@ -46,6 +46,7 @@ def main() -> None:
     model = NucleusModel.load(results / "model", Tiling(), thresholds=False,
                               backend=BackendChoice(args.backend, args.precision),
                               threads=args.threads)
+    out = out_folder(args, prefix="nucleiseg-rescore-")
     began = time.perf_counter()
     chosen, search = model.optimize_thresholds(load_split(results, "val"))
     searched = time.perf_counter() - began

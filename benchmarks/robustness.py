@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from finished_run import REPO, add_run_arguments, load_model, load_split, ran, start
+from finished_run import (REPO, add_run_arguments, load_model, load_split, out_folder, ran,
+                          start)
 
 DSB = REPO.parent / "shared" / "data" / "dsb2018" / "stage1_train"
 
@@ -156,10 +157,11 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="segment.backend")
     parser.add_argument("--precision", default="auto", help="segment.precision")
     args = parser.parse_args()
-    out = start(args, prefix="nucleiseg-robustness-")
+    start(args)
     results = args.run / "results"
     model = load_model(results, args.tta, args.backend, args.precision)
     items = load_split(results, args.split, args.limit)
+    out = out_folder(args, prefix="nucleiseg-robustness-")
     began = time.perf_counter()
     rows = score_variants(model, items, args.factors, args.rescale, out / "intensity_tiffs")
     summary = summarize(rows)

@@ -18,7 +18,7 @@ import argparse
 import time
 
 import pandas as pd
-from finished_run import add_run_arguments, load_model, load_split, ran, start
+from finished_run import add_run_arguments, load_model, load_split, out_folder, ran, start
 
 
 def score_modes(model, items, modes: list[str]) -> pd.DataFrame:
@@ -64,10 +64,11 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="segment.backend")
     parser.add_argument("--precision", default="auto", help="segment.precision")
     args = parser.parse_args()
-    out = start(args)
+    start(args)
     results = args.run / "results"
     model = load_model(results, args.modes[0], args.backend, args.precision)
     items = load_split(results, args.split, args.limit)
+    out = out_folder(args)
     model.predict(items[0].image)  # the engine compiled before anything is timed
     began = time.perf_counter()
     rows = score_modes(model, items, args.modes)
