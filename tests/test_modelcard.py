@@ -127,3 +127,12 @@ def test_a_training_without_a_frozen_phase_says_so(tmp_path):
     assert "7 run (up to 10 in all)" in text
     assert "**Learning rate:** 0.006 for every layer from the start;" in text
     assert "frozen" not in text
+    assert "halved after 3 epochs without improvement, stopped after" in text
+
+
+def test_a_decaying_rate_is_described_as_such(tmp_path):
+    folder, *rest = _inputs(tmp_path)
+    CONFIG.replace(train_decay_epochs=17).save(folder / CONFIG_FILE)
+    text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
+    assert "falling along a cosine to 0.01 of it over 17 epochs, stopped after" in text
+    assert "halved" not in text

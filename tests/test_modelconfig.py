@@ -36,6 +36,7 @@ MAPPED = {
     "train.learning_rate": ("train_learning_rate", 0.01, 0.01),
     "train.finetune_learning_rate": ("train_finetune_learning_rate", 1e-4, 1e-4),
     "train.reduce_lr_patience": ("train_reduce_lr_patience", 2, 2),
+    "train.decay_epochs": ("train_decay_epochs", 6, 6),
     "train.early_stopping_patience": ("train_early_stopping_patience", 4, 4),
     "train.max_minutes": ("train_max_minutes", 30, 30.0),
     "train.augment.flips": ("train_augment_flips", False, False),

@@ -76,6 +76,34 @@ def test_training_writes_the_model_folder_and_the_loss_falls(trained):
     assert not (folder.parent / "state").exists()  # checkpoints are cleaned up once done
 
 
+def test_the_decayed_rate_falls_along_a_cosine_whatever_the_last_epoch():
+    from nucleiseg.training import finetune_rate
+
+    config = ModelConfig(**{**TINY, "train_epochs_frozen": 2, "train_decay_epochs": 4,
+                            "train_finetune_learning_rate": 1e-3})
+    rates = [finetune_rate(config, epoch) for epoch in range(9)]
+    assert rates[:3] == pytest.approx([1e-3] * 3)  # until fine-tuning starts, then falls
+    assert rates[4] == pytest.approx(1e-3 * (0.01 + 0.99 * 0.5))  # halfway: halfway down
+    assert rates[6:] == pytest.approx([1e-5] * 3)  # the floor, 1% of the rate, after 4 epochs
+    assert all(a > b for a, b in zip(rates[2:6], rates[3:7]))
+    longer = config.replace(train_epochs=40)
+    assert [finetune_rate(longer, epoch) for epoch in range(9)] == rates
+    assert finetune_rate(config.replace(train_decay_epochs=0), 7) == 1e-3  # off: constant
+
+
+def test_a_training_with_decay_runs_its_epochs_at_the_decayed_rates(tiles, tmp_path, caplog):
+    from nucleiseg.training import finetune_rate, train_model
+
+    caplog.set_level("INFO", logger="nucleiseg")
+    config = ModelConfig(**{**TINY, "train_epochs": 4, "train_steps_per_epoch": 2,
+                            "train_decay_epochs": 2})
+    train_model(config, *tiles, tmp_path / "model", tmp_path / "state")
+    logged = [line.split(" lr ")[1] for line in caplog.text.splitlines() if " lr " in line]
+    assert logged == [f"{config.train_learning_rate:.2g}"] + [
+        f"{finetune_rate(config, epoch):.2g}" for epoch in (1, 2, 3)]
+    assert logged[1:] == ["0.0003", "0.00015", "3e-06"]  # the rate, halfway down, the floor
+
+
 def test_saved_model_predicts_exactly_like_the_trained_one(trained, tiles):
     folder, config = trained
     loaded = NucleusModel.load(folder, thresholds=False)

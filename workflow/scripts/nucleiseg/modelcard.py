@@ -17,7 +17,7 @@ import pandas as pd
 
 from .io import atomic_path
 from .manifest import Manifest
-from .modelconfig import HEAD_MAPS, ModelConfig
+from .modelconfig import DECAY_FLOOR, HEAD_MAPS, ModelConfig
 from .modelfolder import CONFIG_FILE, HISTORY_FILE, THRESHOLDS_FILE
 from .normalize import MODALITIES
 from .split import SPLITS
@@ -178,13 +178,19 @@ def _training_section(config: ModelConfig, history: pd.DataFrame,
         f"weights of epoch {best} kept (lowest validation loss).",
         f"- **Steps:** {config.train_patches_per_step} patches of {config.train_patch_size} x "
         f"{config.train_patch_size} px per step, {steps} per epoch; BCE + Dice loss per map.",
-        f"- **Learning rate:** {rates}; halved after "
-        f"{config.train_reduce_lr_patience} epochs without improvement, stopped after "
-        f"{config.train_early_stopping_patience}.",
+        f"- **Learning rate:** {rates}; {_rate_schedule(config)}, stopped after "
+        f"{config.train_early_stopping_patience} epochs without improvement.",
         f"- **Augmentation:** {', '.join(augment) or 'none'}; seed {config.train_seed}.",
         f"- **Device:** {device}. **Training time:** {duration}.",
         f"- **Split:** sha256 {config.split_sha256 or 'not recorded'} (of split.csv).", "",
     ]
+
+
+def _rate_schedule(config: ModelConfig) -> str:
+    if config.train_decay_epochs:
+        return (f"falling along a cosine to {DECAY_FLOOR:g} of it over "
+                f"{config.train_decay_epochs} epochs")
+    return f"halved after {config.train_reduce_lr_patience} epochs without improvement"
 
 
 def scores_table(summary: pd.DataFrame, set_name: str) -> pd.DataFrame:

@@ -21,6 +21,7 @@ ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3)
 HEAD_MAPS = {"mask": ("foreground",), "contour": ("foreground", "contour")}
 HEADS = tuple(HEAD_MAPS)
 DIVISOR = 32  # the encoder's five stride-2 steps: network inputs are multiples of this
+DECAY_FLOOR = 0.01  # where train_decay_epochs' cosine ends, as a share of the fine-tuning rate
 FORMAT_VERSION = 1  # bumped when config.json or the folder layout changes incompatibly
 # config.json fields renamed since they were first written: read under their new names.
 _RENAMED_FIELDS = {"train_batch_size": "train_patches_per_step"}
@@ -52,6 +53,7 @@ class ModelConfig:
     train_learning_rate: float = 1e-3
     train_finetune_learning_rate: float = 3e-4
     train_reduce_lr_patience: int = 3
+    train_decay_epochs: int = 0  # 0: constant fine-tuning rate, halved on plateaus; N: cosine decay
     train_early_stopping_patience: int = 8
     train_max_minutes: float = 0.0  # 0: no time budget
     train_augment_flips: bool = True
@@ -164,6 +166,7 @@ class ModelConfig:
             train_learning_rate=float(train["learning_rate"]),
             train_finetune_learning_rate=float(train["finetune_learning_rate"]),
             train_reduce_lr_patience=int(train["reduce_lr_patience"]),
+            train_decay_epochs=int(train["decay_epochs"]),
             train_early_stopping_patience=int(train["early_stopping_patience"]),
             train_max_minutes=float(train["max_minutes"]),
             train_augment_flips=bool(augment["flips"]),

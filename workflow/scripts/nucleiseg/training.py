@@ -2,7 +2,9 @@
 
 Schedule (transfer learning): `train_epochs_frozen` epochs with the ImageNet encoder frozen (only
 the decoder learns, at `train_learning_rate`), then every layer at `train_finetune_learning_rate`
-until `train_epochs`, early stopping or the time budget. The loss is BCE + Dice per head
+until `train_epochs`, early stopping or the time budget. The fine-tuning rate is halved on
+plateaus of the validation loss, or, with `train_decay_epochs`, follows a cosine down to
+DECAY_FLOOR of itself (`finetune_rate`). The loss is BCE + Dice per head
 (losses.py). The best epoch on validation loss is kept. Progress is checkpointed in a state
 folder outside the outputs, so a rerun of an interrupted training resumes from its last finished
 epoch.
@@ -32,11 +34,26 @@ from .devices import (configure_tensorflow, distribution_strategy, patches_per_r
                       select_device, training_devices)
 from .errors import ConfigError
 from .losses import bce_dice_loss, foreground_dice
-from .modelconfig import ModelConfig
+from .modelconfig import DECAY_FLOOR, ModelConfig
 from .modelfolder import CONFIG_FILE, CURVES_FILE, HISTORY_FILE, MODEL_FILE
 from .network import build_unet, set_encoder_trainable
 
 log = logging.getLogger(__name__)
+
+
+def finetune_rate(config: ModelConfig, epoch: int) -> float:
+    """The learning rate of fine-tuning epoch `epoch` (counted from 0, frozen epochs included).
+
+    With `train_decay_epochs` N, a cosine from `train_finetune_learning_rate` at the first
+    fine-tuning epoch down to DECAY_FLOOR of it N epochs later, flat after. It depends on the
+    epoch alone, not on `train_epochs`: a longer training starts as a shorter one.
+    """
+    rate = config.train_finetune_learning_rate
+    if not config.train_decay_epochs:
+        return rate
+    done = min(max(epoch - config.train_epochs_frozen, 0), config.train_decay_epochs)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * done / config.train_decay_epochs))
+    return rate * (DECAY_FLOOR + (1.0 - DECAY_FLOOR) * cosine)
 
 
 def _callbacks(config: ModelConfig, state: Path, phase: str, started: float, monitor_best: float):
@@ -75,6 +92,8 @@ def _callbacks(config: ModelConfig, state: Path, phase: str, started: float, mon
     ]
     if phase == "finetune":
         callbacks += [
+            keras.callbacks.LearningRateScheduler(lambda epoch, _: finetune_rate(config, epoch))
+            if config.train_decay_epochs else
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss", factor=0.5, patience=config.train_reduce_lr_patience, min_lr=1e-6
             ),
