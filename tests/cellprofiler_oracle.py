@@ -67,15 +67,17 @@ TEXTURE_LEVELS = 256
 CATEGORIES = ("AreaShape", "Intensity", "Location", "Neighbors", "RadialDistribution", "Texture")
 
 
-def _neighbours(method):
-    module = MeasureObjectNeighbors()
-    module.object_name.value = OBJECTS
-    module.neighbors_name.value = OBJECTS
-    module.distance_method.value = method
-    module.distance.value = NEIGHBOUR_DISTANCE
-    module.wants_count_image.value = False
-    module.wants_percent_touching_image.value = False
+def _module(module, **settings):
+    """A CellProfiler module with these settings (setting name: value) on the DNA nuclei."""
+    for name, value in settings.items():
+        getattr(module, name).value = value
     return module
+
+
+def _neighbours(method):
+    return _module(MeasureObjectNeighbors(), object_name=OBJECTS, neighbors_name=OBJECTS,
+                   distance_method=method, distance=NEIGHBOUR_DISTANCE, wants_count_image=False,
+                   wants_percent_touching_image=False)
 
 
 def _radial():
@@ -88,26 +90,18 @@ def _radial():
 
 
 def _texture():
-    module = MeasureTexture()
-    module.images_list.value = IMAGE
-    module.objects_list.value = OBJECTS
-    module.images_or_objects.value = IO_OBJECTS
-    module.gray_levels.value = TEXTURE_LEVELS
+    module = _module(MeasureTexture(), images_list=IMAGE, objects_list=OBJECTS,
+                     images_or_objects=IO_OBJECTS, gray_levels=TEXTURE_LEVELS)
     module.scale_groups[0].scale.value = TEXTURE_SCALE
     return module
 
 
 def _modules():
     """The modules on the raw image, and MeasureTexture (on the image scaled to [0, 1])."""
-    shape = MeasureObjectSizeShape()
-    shape.objects_list.value = OBJECTS
-    shape.calculate_zernikes.value = True
-    shape.calculate_advanced.value = True
-    intensity = MeasureObjectIntensity()
-    intensity.images_list.value = IMAGE
-    intensity.objects_list.value = OBJECTS
-    modules = (shape, intensity, _neighbours(D_ADJACENT), _neighbours(D_WITHIN), _radial(),
-               _texture())
+    modules = (_module(MeasureObjectSizeShape(), objects_list=OBJECTS, calculate_zernikes=True,
+                       calculate_advanced=True),
+               _module(MeasureObjectIntensity(), images_list=IMAGE, objects_list=OBJECTS),
+               _neighbours(D_ADJACENT), _neighbours(D_WITHIN), _radial(), _texture())
     for number, module in enumerate(modules, start=1):
         module.set_module_num(number)
         module.show_window = False
