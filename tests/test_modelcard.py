@@ -130,6 +130,14 @@ def test_a_training_without_a_frozen_phase_says_so(tmp_path):
     assert "halved after 3 epochs without improvement, stopped after" in text
 
 
+def test_averaged_weights_are_described_as_such(tmp_path):
+    folder, *rest = _inputs(tmp_path)
+    CONFIG.replace(train_average_epochs=5).save(folder / CONFIG_FILE)
+    text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
+    assert "up to 10 in all), the mean of the last 5 epochs' weights kept (stochastic" in text
+    assert "weights of epoch" not in text
+
+
 def test_a_decaying_rate_is_described_as_such(tmp_path):
     folder, *rest = _inputs(tmp_path)
     CONFIG.replace(train_decay_epochs=17).save(folder / CONFIG_FILE)

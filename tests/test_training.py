@@ -104,6 +104,47 @@ def test_a_training_with_decay_runs_its_epochs_at_the_decayed_rates(tiles, tmp_p
     assert logged[1:] == ["0.0003", "0.00015", "3e-06"]  # the rate, halfway down, the floor
 
 
+def test_averaged_weights_are_the_mean_of_the_last_epochs(tiles, tmp_path, caplog):
+    """train_average_epochs 3 over a frozen epoch and 3 fine-tuning ones: the saved model holds
+    the mean of epochs 2-4, which a copy of the state folder taken before it is removed shows."""
+    import shutil
+
+    import keras
+
+    from nucleiseg import training
+
+    caplog.set_level("INFO", logger="nucleiseg")
+    config = ModelConfig(**{**TINY, "train_epochs": 4, "train_steps_per_epoch": 2,
+                            "train_average_epochs": 3})
+    kept = tmp_path / "kept"
+    original = training.average_weights
+
+    def keep_then_average(model, files):
+        kept.mkdir()
+        for file in files:
+            shutil.copy(file, kept)
+        original(model, files)
+
+    training.average_weights = keep_then_average
+    try:
+        training.train_model(config, *tiles, tmp_path / "model", tmp_path / "state")
+    finally:
+        training.average_weights = original
+    assert [f.name for f in training.epoch_weights(kept)] == [
+        "epoch0002.weights.h5", "epoch0003.weights.h5", "epoch0004.weights.h5"]
+    assert "weights: the mean of 3 epochs' (2, 3, 4)" in caplog.text
+    network = build_unet(config)
+    epochs = []
+    for file in training.epoch_weights(kept):
+        network.load_weights(file)
+        epochs.append(network.get_weights())
+    saved = keras.models.load_model(tmp_path / "model" / "model.keras", compile=False).get_weights()
+    assert len(saved) == len(epochs[0])
+    for layer, *values in zip(saved, *epochs):
+        np.testing.assert_allclose(layer, np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(epochs[0], epochs[2]))  # they differ
+
+
 def test_saved_model_predicts_exactly_like_the_trained_one(trained, tiles):
     folder, config = trained
     loaded = NucleusModel.load(folder, thresholds=False)

@@ -174,8 +174,8 @@ def _training_section(config: ModelConfig, history: pd.DataFrame,
              f"{config.train_finetune_learning_rate:g} for every layer from the start")
     return [
         "## Training", "",
-        f"- **Epochs:** {len(history)} run ({frozen}up to {config.train_epochs} in all), the "
-        f"weights of epoch {best} kept (lowest validation loss).",
+        f"- **Epochs:** {len(history)} run ({frozen}up to {config.train_epochs} in all), "
+        f"{_kept_weights(config, best)}.",
         f"- **Steps:** {config.train_patches_per_step} patches of {config.train_patch_size} x "
         f"{config.train_patch_size} px per step, {steps} per epoch; BCE + Dice loss per map.",
         f"- **Learning rate:** {rates}; {_rate_schedule(config)}, stopped after "
@@ -184,6 +184,13 @@ def _training_section(config: ModelConfig, history: pd.DataFrame,
         f"- **Device:** {device}. **Training time:** {duration}.",
         f"- **Split:** sha256 {config.split_sha256 or 'not recorded'} (of split.csv).", "",
     ]
+
+
+def _kept_weights(config: ModelConfig, best) -> str:
+    if config.train_average_epochs:
+        return (f"the mean of the last {config.train_average_epochs} epochs' weights kept "
+                "(stochastic weight averaging)")
+    return f"the weights of epoch {best} kept (lowest validation loss)"
 
 
 def _rate_schedule(config: ModelConfig) -> str:

@@ -54,6 +54,7 @@ class ModelConfig:
     train_finetune_learning_rate: float = 3e-4
     train_reduce_lr_patience: int = 3
     train_decay_epochs: int = 0  # 0: constant fine-tuning rate, halved on plateaus; N: cosine decay
+    train_average_epochs: int = 0  # 0: the best epoch's weights; N: the mean of the last N epochs'
     train_early_stopping_patience: int = 8
     train_max_minutes: float = 0.0  # 0: no time budget
     train_augment_flips: bool = True
@@ -167,6 +168,7 @@ class ModelConfig:
             train_finetune_learning_rate=float(train["finetune_learning_rate"]),
             train_reduce_lr_patience=int(train["reduce_lr_patience"]),
             train_decay_epochs=int(train["decay_epochs"]),
+            train_average_epochs=int(train["average_epochs"]),
             train_early_stopping_patience=int(train["early_stopping_patience"]),
             train_max_minutes=float(train["max_minutes"]),
             train_augment_flips=bool(augment["flips"]),

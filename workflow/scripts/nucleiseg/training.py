@@ -5,7 +5,9 @@ the decoder learns, at `train_learning_rate`), then every layer at `train_finetu
 until `train_epochs`, early stopping or the time budget. The fine-tuning rate is halved on
 plateaus of the validation loss, or, with `train_decay_epochs`, follows a cosine down to
 DECAY_FLOOR of itself (`finetune_rate`). The loss is BCE + Dice per head
-(losses.py). The best epoch on validation loss is kept. Progress is checkpointed in a state
+(losses.py). The best epoch on validation loss is kept, or, with `train_average_epochs` N, the
+mean of the last N epochs' weights (stochastic weight averaging, Izmailov et al. 2018:
+`average_weights`; BatchNorm's statistics are averaged too, as they were close). Progress is checkpointed in a state
 folder outside the outputs, so a rerun of an interrupted training resumes from its last finished
 epoch.
 
@@ -83,13 +85,22 @@ def _callbacks(config: ModelConfig, state: Path, phase: str, started: float, mon
         str(state / "best.weights.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True
     )
     best.best = monitor_best  # a resumed run keeps the best epoch seen before the interruption
+
+    class LastEpochs(keras.callbacks.Callback):
+        """Each epoch's weights, the last train_average_epochs of them kept."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.save_weights(state / f"{EPOCH_WEIGHTS}{epoch + 1:04d}.weights.h5")
+            for old in epoch_weights(state)[:-config.train_average_epochs]:
+                old.unlink()
+
     callbacks = [
         keras.callbacks.BackupAndRestore(str(state / f"backup_{phase}")),
         keras.callbacks.CSVLogger(str(state / HISTORY_FILE), append=True),
         best,
         EpochLog(),
         TimeBudget(),
-    ]
+    ] + ([LastEpochs()] if config.train_average_epochs else [])
     if phase == "finetune":
         callbacks += [
             keras.callbacks.LearningRateScheduler(lambda epoch, _: finetune_rate(config, epoch))
@@ -102,6 +113,27 @@ def _callbacks(config: ModelConfig, state: Path, phase: str, started: float, mon
             ),
         ]
     return callbacks
+
+
+# The files of each epoch's weights in the state folder (train_average_epochs), by epoch.
+EPOCH_WEIGHTS = "epoch"
+
+
+def epoch_weights(state: Path) -> list[Path]:
+    """The epoch weight files in `state`, first epoch first."""
+    return sorted(Path(state).glob(f"{EPOCH_WEIGHTS}*.weights.h5"))
+
+
+def average_weights(model, files: list[Path]) -> None:
+    """Set `model`'s weights to the mean of those saved in `files`."""
+    total = None
+    for file in files:
+        model.load_weights(file)
+        weights = model.get_weights()
+        total = weights if total is None else [t + w for t, w in zip(total, weights)]
+    model.set_weights([t / len(files) for t in total])
+    log.info("weights: the mean of %d epochs' (%s)", len(files),
+             ", ".join(f.name.split(".")[0].removeprefix(EPOCH_WEIGHTS).lstrip("0") for f in files))
 
 
 def _best_so_far(state: Path) -> float:
@@ -171,7 +203,9 @@ def train_model(
     started = time.perf_counter()
     _fit_frozen(model, strategy, config, state, data, started)
     _fit_finetune(model, strategy, config, state, data, started)
-    if (state / "best.weights.h5").exists():
+    if config.train_average_epochs and epoch_weights(state):
+        average_weights(model, epoch_weights(state))
+    elif (state / "best.weights.h5").exists():
         model.load_weights(state / "best.weights.h5")
     saved = config.replace(train_device=device, train_mixed_precision=mixed,
                            train_nucleus_diameters=tiles_nucleus_diameters(train_tiles))
