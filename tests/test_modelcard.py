@@ -142,5 +142,5 @@ def test_a_decaying_rate_is_described_as_such(tmp_path):
     folder, *rest = _inputs(tmp_path)
     CONFIG.replace(train_decay_epochs=17).save(folder / CONFIG_FILE)
     text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
-    assert "falling along a cosine to 0.01 of it over 17 epochs, stopped after" in text
+    assert "falling along a cosine to 1% of it over 17 epochs, stopped after" in text
     assert "halved" not in text

@@ -195,7 +195,7 @@ def _kept_weights(config: ModelConfig, best) -> str:
 
 def _rate_schedule(config: ModelConfig) -> str:
     if config.train_decay_epochs:
-        return (f"falling along a cosine to {DECAY_FLOOR:g} of it over "
+        return (f"falling along a cosine to {DECAY_FLOOR:.0%} of it over "
                 f"{config.train_decay_epochs} epochs")
     return f"halved after {config.train_reduce_lr_patience} epochs without improvement"
 
