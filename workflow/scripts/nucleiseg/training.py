@@ -7,9 +7,9 @@ plateaus of the validation loss, or, with `train_decay_epochs`, follows a cosine
 DECAY_FLOOR of itself (`finetune_rate`). The loss is BCE + Dice per head
 (losses.py). The best epoch on validation loss is kept, or, with `train_average_epochs` N, the
 mean of the last N epochs' weights (stochastic weight averaging, Izmailov et al. 2018:
-`average_weights`; BatchNorm's statistics are averaged too, as they were close). Progress is checkpointed in a state
-folder outside the outputs, so a rerun of an interrupted training resumes from its last finished
-epoch.
+`average_weights`; BatchNorm's moving statistics are averaged with the rest). Progress is
+checkpointed in a state folder outside the outputs, so a rerun of an interrupted training
+resumes from its last finished epoch.
 
 Several GPUs (train.gpus, SLURM's --gpus) train data-parallel with tf.distribute.MirroredStrategy
 (devices.py): one replica of the model per GPU, gradients summed across them each step.
