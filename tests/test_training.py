@@ -16,6 +16,7 @@ import pytest
 
 from conftest import REPO, SHARED_WEIGHTS
 from nucleiseg.errors import ConfigError
+from nucleiseg.inference import BackendChoice
 from nucleiseg.modelconfig import ModelConfig
 from nucleiseg.model import NucleusModel
 from nucleiseg.network import build_unet, resolve_encoder_weights
@@ -428,8 +429,10 @@ def test_two_replicas_train_and_resume_under_mirrored_strategy(tiles, tmp_path):
 
 @pytest.mark.slow
 def test_mixed_precision_under_mirrored_strategy(tiles, tmp_path):
-    """The policy is set before the model is built in the strategy's scope; Keras' loss-scaling
-    optimizer then steps across the replicas (frozen phase only, to stay short on a CPU)."""
+    """The policy is set before the model is built in the strategy's scope, and the optimizer
+    steps across the replicas (frozen phase only, to stay short on a CPU). On CPUs mixed
+    precision is bfloat16; the model it saves loads and predicts as any other, on both engines,
+    with the same maps to bfloat16's precision."""
     config = {**TINY, "train_epochs_frozen": 1, "train_epochs": 1, "train_steps_per_epoch": 2}
     out = tmp_path / "model"
     script = _mirrored_script(config, tiles, out, tmp_path / "state", mixed="true")
@@ -437,10 +440,20 @@ def test_mixed_precision_under_mirrored_strategy(tiles, tmp_path):
                          timeout=180, env=_quiet_env(), check=False)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert "MirroredStrategy, 2 replicas" in log and "with mixed precision" in log
+    assert "MirroredStrategy, 2 replicas" in log
+    assert "with mixed precision (mixed_bfloat16)" in log
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == [0] and np.isfinite(history["loss"]).all()
     assert ModelConfig.load(out / "config.json").train_mixed_precision
+    image = make_nuclei((64, 64), n_nuclei=6, radius=(4, 7), seed=7).image.astype(np.float32)
+    image = np.repeat((image / image.max())[..., None], 3, axis=-1)
+    maps = {}
+    for engine in ("tensorflow", "openvino"):
+        model = NucleusModel.load(out, thresholds=False,
+                                  backend=BackendChoice(engine, "float32"))
+        maps[engine] = model.predict(image)
+        assert maps[engine].dtype == np.float32 and np.isfinite(maps[engine]).all()
+    np.testing.assert_allclose(maps["openvino"], maps["tensorflow"], atol=0.02)
 
 
 def test_augmentation_zooms_out_past_the_tile_and_jitters_stains():

@@ -37,7 +37,13 @@ def visible_gpus() -> list:
 
 
 def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:
-    """Which device trains, and whether in mixed precision (auto: on a GPU only)."""
+    """Which device trains, and whether in mixed precision (auto: on a GPU only).
+
+    Mixed precision computes in float16 on a GPU (with loss scaling) and in bfloat16 on a CPU:
+    CPUs have no fast float16 arithmetic, while oneDNN runs bfloat16 natively where the CPU has
+    it (AVX512-BF16, AMX) and keeps float32's range, so no loss scaling is needed. Variables and
+    the network's outputs stay float32 either way.
+    """
     gpus = visible_gpus()
     if require_gpu and not gpus:
         raise ConfigError(
@@ -49,9 +55,14 @@ def select_device(require_gpu: bool, mixed_precision: str) -> tuple[str, bool]:
     if use_mixed:
         import keras
 
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(mixed_policy(bool(gpus)))
     device = f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
     return device, use_mixed
+
+
+def mixed_policy(gpu: bool) -> str:
+    """The Keras dtype policy of mixed precision on a GPU or on the CPU."""
+    return "mixed_float16" if gpu else "mixed_bfloat16"
 
 
 def training_devices(requested: int, visible: int) -> list[str]:

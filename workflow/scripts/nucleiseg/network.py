@@ -97,6 +97,23 @@ def _fast_batchnorm(encoder) -> None:
             layer.momentum = RANDOM_ENCODER_BN_MOMENTUM
 
 
+def float32_copy(model, config: ModelConfig):
+    """The trained `model` rebuilt in float32 with its weights: what a mixed-precision training
+    saves. Its variables are float32 already, but a network saved with a mixed policy computes
+    in float16/bfloat16 wherever it is loaded and keeps the casts in its graph, which OpenVINO
+    cannot compile (a Convert to an unresolved type)."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        plain = build_unet(config)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    plain.set_weights(model.get_weights())
+    return plain
+
+
 def build_unet(config: ModelConfig):
     """The Keras model: (batch, H, W, 3) in [0, 1]-ish -> (batch, H, W, n_outputs) probabilities.
 

@@ -38,7 +38,7 @@ from .errors import ConfigError
 from .losses import bce_dice_loss, foreground_dice
 from .modelconfig import DECAY_FLOOR, ModelConfig
 from .modelfolder import CONFIG_FILE, CURVES_FILE, HISTORY_FILE, MODEL_FILE
-from .network import build_unet, set_encoder_trainable
+from .network import build_unet, float32_copy, set_encoder_trainable
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,8 @@ def train_model(
         average_weights(model, epoch_weights(state))
     elif (state / "best.weights.h5").exists():
         model.load_weights(state / "best.weights.h5")
+    if mixed:
+        model = float32_copy(model, config)
     saved = config.replace(train_device=device, train_mixed_precision=mixed,
                            train_nucleus_diameters=tiles_nucleus_diameters(train_tiles))
     write_model_folder(model, saved, state / HISTORY_FILE, out)
@@ -217,6 +219,7 @@ def train_model(
 def _strategy(config: ModelConfig, require_gpu: bool, mixed_precision: str, gpus: int,
               devices: list[str] | None):
     """(strategy, device description, mixed precision) for this training; logs the device."""
+    import keras
     import tensorflow as tf
 
     device, mixed = select_device(require_gpu, mixed_precision)
@@ -226,7 +229,8 @@ def _strategy(config: ModelConfig, require_gpu: bool, mixed_precision: str, gpus
     if strategy.num_replicas_in_sync > 1:
         device = description
         patches_per_replica(config.train_patches_per_step, strategy.num_replicas_in_sync)
-    log.info("training on %s%s", device, " with mixed precision" if mixed else "")
+    policy = keras.mixed_precision.global_policy().name
+    log.info("training on %s%s", device, f" with mixed precision ({policy})" if mixed else "")
     return strategy, device, mixed
 
 
