@@ -5,7 +5,8 @@
 
 What `train.average_epochs` would have saved, for a run trained before it existed: the run
 must have kept each epoch's weights (`git apply benchmarks/experiments/keep_every_epoch.patch`
-before training; the files `epochNN.weights.h5` are removed with the state folder when training
+before training, or `train.average_epochs`, which keeps the last N; the files
+`epochNN.weights.h5` or `epochNNNN.weights.h5` are removed with the state folder when training
 ends, so copy them out while it runs). The new run folder links the run's prepared images,
 tiles and split, holds the averaged model (training.average_weights, as the training averages),
 and thresholds chosen on val as the workflow chooses them (`--rescale`: segment.rescale), so
@@ -39,12 +40,13 @@ def main() -> None:
     from nucleiseg.inference import Rescaling
     from nucleiseg.model import NucleusModel
     from nucleiseg.modelfolder import MODEL_FILE
-    from nucleiseg.training import average_weights
+    from nucleiseg.training import average_weights, epoch_of, epoch_weights
 
-    files = [args.epochs_from / f"epoch{epoch:02d}.weights.h5" for epoch in args.epochs]
-    missing = [str(f) for f in files if not f.is_file()]
+    kept = {epoch_of(f): f for f in epoch_weights(args.epochs_from)}
+    missing = [str(epoch) for epoch in args.epochs if epoch not in kept]
     if missing:
-        raise SystemExit(f"no weights for these epochs: {', '.join(missing)}")
+        raise SystemExit(f"{args.epochs_from} holds no weights of epoch {', '.join(missing)}")
+    files = [kept[epoch] for epoch in args.epochs]
     results, model_folder = args.out / "results", args.out / "results" / "model"
     model_folder.mkdir(parents=True, exist_ok=True)
     for name in ("prepared", "tiles", "index.csv", "split.csv"):

@@ -124,6 +124,11 @@ def epoch_weights(state: Path) -> list[Path]:
     return sorted(Path(state).glob(f"{EPOCH_WEIGHTS}*.weights.h5"))
 
 
+def epoch_of(file: Path) -> int:
+    """The epoch (from 1) whose weights `file` holds, from its name (epoch0007.weights.h5: 7)."""
+    return int(Path(file).name.split(".")[0].removeprefix(EPOCH_WEIGHTS))
+
+
 def average_weights(model, files: list[Path]) -> None:
     """Set `model`'s weights to the mean of those saved in `files`."""
     total = None
@@ -133,7 +138,7 @@ def average_weights(model, files: list[Path]) -> None:
         total = weights if total is None else [t + w for t, w in zip(total, weights)]
     model.set_weights([t / len(files) for t in total])
     log.info("weights: the mean of %d epochs' (%s)", len(files),
-             ", ".join(f.name.split(".")[0].removeprefix(EPOCH_WEIGHTS).lstrip("0") for f in files))
+             ", ".join(str(epoch_of(f)) for f in files))
 
 
 def _best_so_far(state: Path) -> float:
