@@ -130,17 +130,19 @@ def test_a_training_without_a_frozen_phase_says_so(tmp_path):
     assert "halved after 3 epochs without improvement, stopped after" in text
 
 
-def test_averaged_weights_are_described_as_such(tmp_path):
+@pytest.mark.parametrize("changes, said, unsaid", [
+    ({"train_average_epochs": 5},
+     "up to 10 in all), the mean of the last 5 epochs' weights kept (stochastic", "weights of epoch"),
+    ({"train_decay_epochs": 17},
+     "falling along a cosine to 1% of it over 17 epochs, stopped after", "halved"),
+    ({"train_touch_weight": 4},
+     "BCE + Dice loss per map, the contour's cross-entropy 5 times as heavy where two nuclei "
+     "touch.", None),
+    ({}, "BCE + Dice loss per map.", "touch"),
+])
+def test_training_settings_are_described(tmp_path, changes, said, unsaid):
     folder, *rest = _inputs(tmp_path)
-    CONFIG.replace(train_average_epochs=5).save(folder / CONFIG_FILE)
+    CONFIG.replace(**changes).save(folder / CONFIG_FILE)
     text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
-    assert "up to 10 in all), the mean of the last 5 epochs' weights kept (stochastic" in text
-    assert "weights of epoch" not in text
-
-
-def test_a_decaying_rate_is_described_as_such(tmp_path):
-    folder, *rest = _inputs(tmp_path)
-    CONFIG.replace(train_decay_epochs=17).save(folder / CONFIG_FILE)
-    text = write_model_card(folder, *rest, folder / "MODEL_CARD.md")
-    assert "falling along a cosine to 1% of it over 17 epochs, stopped after" in text
-    assert "halved" not in text
+    assert said in text
+    assert unsaid is None or unsaid not in text

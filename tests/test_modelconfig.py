@@ -38,6 +38,7 @@ MAPPED = {
     "train.reduce_lr_patience": ("train_reduce_lr_patience", 2, 2),
     "train.decay_epochs": ("train_decay_epochs", 6, 6),
     "train.average_epochs": ("train_average_epochs", 5, 5),
+    "train.touch_weight": ("train_touch_weight", 4, 4.0),
     "train.early_stopping_patience": ("train_early_stopping_patience", 4, 4),
     "train.max_minutes": ("train_max_minutes", 30, 30.0),
     "train.augment.flips": ("train_augment_flips", False, False),

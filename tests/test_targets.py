@@ -7,7 +7,7 @@ from scipy import ndimage as ndi
 from nucleiseg.synthetic import make_nuclei
 from nucleiseg.errors import ConfigError
 from nucleiseg.modelconfig import HEADS, n_maps
-from nucleiseg.targets import contour_map, make_targets, make_targets_batch
+from nucleiseg.targets import contour_map, make_targets, make_targets_batch, touch_map
 
 
 def two_touching_squares() -> np.ndarray:
@@ -26,6 +26,29 @@ def test_shared_border_is_contour_on_both_sides():
     parts, n = ndi.label(interior, structure=np.ones((3, 3)))
     assert n == 2  # apart even under 8-connectivity
     assert set(np.unique(labels[parts == 1])) != set(np.unique(labels[parts == 2]))
+
+
+def test_touch_band_is_the_contour_between_two_nuclei_only():
+    """Within `width` steps of another nucleus: two columns on each side of the shared border;
+    nothing along the background, nothing on a nucleus alone, inside the contour band."""
+    labels = np.zeros((12, 26), np.uint16)
+    labels[2:10, 2:10] = 1
+    labels[2:10, 10:18] = 2
+    labels[3:8, 20:25] = 3  # alone: two background columns from label 2
+    for width in (1, 2):
+        touch = touch_map(labels, width)
+        expected = np.zeros(labels.shape, bool)
+        expected[2:10, 10 - width:10 + width] = True
+        np.testing.assert_array_equal(touch, expected)
+        assert touch.dtype == np.float32 and (contour_map(labels, width)[touch > 0] == 1).all()
+    assert not touch_map(np.zeros((5, 5), np.uint16)).any()
+    assert not touch_map(labels > 0).any()  # a mask is objects that do not touch
+    targets = make_targets(labels, touch=True)
+    assert targets.shape == labels.shape + (3,)
+    np.testing.assert_array_equal(targets[..., 2], touch_map(labels))
+    assert make_targets_batch(labels[None], touch=True).shape == (1,) + labels.shape + (3,)
+    with pytest.raises(ValueError, match="touch band weighs the contour head"):
+        make_targets(labels, heads="mask", touch=True)
 
 
 def test_width_sets_the_band_thickness():

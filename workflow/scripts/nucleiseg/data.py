@@ -26,7 +26,7 @@ class TileSet:
     """One split's tiles in memory-mapped arrays, with targets made from the labels once."""
 
     images: np.ndarray  # (N, T, T, 3) float16, memory-mapped
-    targets: np.ndarray  # (N, T, T, C) uint8 0/1
+    targets: np.ndarray  # (N, T, T, C) uint8 0/1 (targets.make_targets' channels)
     colour: np.ndarray  # (N,) bool: stained tissue (gets colour jitter)
     # (N,) chance of each tile in a training step, or None: every tile alike. Tiles of images
     # resized to one nucleus size (tiles.nucleus_diameter) are drawn by their `weight` in
@@ -46,7 +46,8 @@ def load_tiles(folder: str | Path, config: ModelConfig, max_tiles: int = 0) -> T
     if max_tiles and len(index) > max_tiles:  # an even, deterministic subset
         index = np.linspace(0, len(index) - 1, max_tiles).round().astype(int)
         images = images[index]
-    targets = make_targets_batch(np.asarray(labels[index]), config.heads, config.contour_width)
+    targets = make_targets_batch(np.asarray(labels[index]), config.heads, config.contour_width,
+                                 touch=config.train_touch_weight > 0)
     chances = None
     if "weight" in table and not np.allclose(table["weight"], 1):
         weights = table["weight"].to_numpy()[index]
@@ -186,9 +187,13 @@ def make_dataset(tiles: TileSet, config: ModelConfig, training: bool):
 
     n, size = len(tiles), tiles.images.shape[1]
     channels = tiles.targets.shape[-1]
+    # The touch band, when there is one, carries its extra weight (losses.bce_dice_loss).
+    scale = np.ones(channels, np.float32)
+    if channels > config.n_outputs:
+        scale[config.n_outputs:] = config.train_touch_weight
 
     def fetch(i):
-        return (tiles.images[i].astype(np.float32), tiles.targets[i].astype(np.float32),
+        return (tiles.images[i].astype(np.float32), tiles.targets[i].astype(np.float32) * scale,
                 np.bool_(tiles.colour[i]))
 
     def read(i):

@@ -177,7 +177,8 @@ def _training_section(config: ModelConfig, history: pd.DataFrame,
         f"- **Epochs:** {len(history)} run ({frozen}up to {config.train_epochs} in all), "
         f"{_kept_weights(config, best)}.",
         f"- **Steps:** {config.train_patches_per_step} patches of {config.train_patch_size} x "
-        f"{config.train_patch_size} px per step, {steps} per epoch; BCE + Dice loss per map.",
+        f"{config.train_patch_size} px per step, {steps} per epoch; BCE + Dice loss per map"
+        f"{_touch(config)}.",
         f"- **Learning rate:** {rates}; {_rate_schedule(config)}, stopped after "
         f"{config.train_early_stopping_patience} epochs without improvement.",
         f"- **Augmentation:** {', '.join(augment) or 'none'}; seed {config.train_seed}.",
@@ -191,6 +192,13 @@ def _kept_weights(config: ModelConfig, best) -> str:
         return (f"the mean of the last {config.train_average_epochs} epochs' weights kept "
                 "(stochastic weight averaging)")
     return f"the weights of epoch {best} kept (lowest validation loss)"
+
+
+def _touch(config: ModelConfig) -> str:
+    if not config.train_touch_weight:
+        return ""
+    return (f", the contour's cross-entropy {1 + config.train_touch_weight:g} times as heavy "
+            "where two nuclei touch")
 
 
 def _rate_schedule(config: ModelConfig) -> str:

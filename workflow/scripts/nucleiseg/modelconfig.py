@@ -65,6 +65,9 @@ class ModelConfig:
     train_augment_grayscale: float = 0.0  # chance that a stained tile is shown in grayscale
     train_augment_dim: float = 0.0  # chance that a tile is dimmed to 10-50% of its range
     train_augment_lowres: float = 0.0  # chance that a tile is shrunk and enlarged back (blurred)
+    # Extra weight of the contour loss on the band where two nuclei touch (targets.touch_map):
+    # 0: every pixel alike; w: those pixels count 1 + w times.
+    train_touch_weight: float = 0.0
     train_seed: int = 0
     # Provenance, filled in by training.
     train_device: str = ""
@@ -87,6 +90,10 @@ class ModelConfig:
         low, high = self.train_augment_scale
         if not 0 < low <= high:
             raise ConfigError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {low, high}")
+        if self.train_touch_weight < 0 or (self.train_touch_weight and self.heads != "contour"):
+            raise ConfigError("train.touch_weight must be 0 or more, and weighs the contour head: "
+                              f"it needs model.heads: contour (got {self.train_touch_weight} "
+                              f"with heads {self.heads})")
         for name in ("grayscale", "dim", "lowres"):
             chance = getattr(self, f"train_augment_{name}")
             if not 0 <= chance <= 1:
@@ -179,6 +186,7 @@ class ModelConfig:
             train_augment_grayscale=float(augment["grayscale"]),
             train_augment_dim=float(augment["dim"]),
             train_augment_lowres=float(augment["lowres"]),
+            train_touch_weight=float(train["touch_weight"]),
             train_seed=int(train["seed"]),
         )
 
