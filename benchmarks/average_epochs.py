@@ -1,7 +1,7 @@
 """Benchmark: a finished run's model with its weights averaged over chosen epochs (issue 10).
 
     .venv/bin/python benchmarks/average_epochs.py --run <finished run> --epochs-from <folder> \
-        --epochs 15 16 17 18 19 --out <new run folder> [--rescale off]
+        --epochs 15 16 17 18 19 --out <new run folder> [--rescale off] [--contours 0.4 0.5 0.6]
 
 What `train.average_epochs` would have saved, for a run trained before it existed: the run
 must have kept each epoch's weights (`git apply benchmarks/experiments/keep_every_epoch.patch`
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True, help="the new run folder")
     parser.add_argument("--rescale", default="off", help="segment.rescale for the thresholds")
+    parser.add_argument("--contours", type=float, nargs="+", default=None,
+                        help="contour thresholds to search instead of the default grid's")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     start(args)
@@ -60,7 +62,9 @@ def main() -> None:
     model = NucleusModel.load(model_folder, thresholds=False, rescale=Rescaling(args.rescale),
                               threads=args.threads)
     index = pd.read_csv(results / "index.csv", dtype={"id": str})
-    best, search = model.optimize_thresholds(split_images(index, results / "prepared", "val"))
+    grid = {"contour": tuple(args.contours)} if args.contours else None
+    best, search = model.optimize_thresholds(split_images(index, results / "prepared", "val"),
+                                             grid=grid)
     model.save_thresholds(model_folder / "thresholds.json")
     search.to_csv(model_folder / "threshold_search.csv", index=False)
     print(f"epochs {args.epochs} of {args.run}: thresholds {best.to_dict()} (rescale "
