@@ -234,3 +234,21 @@ def test_search_keeps_the_pass_the_network_is_surest_of(network):
     assert result.labels.max() >= 20 and result.diameter == pytest.approx(12, rel=0.2)
     empty = model(network, "search").segment(np.zeros((96, 96), np.float32))
     assert empty.factor == 1.0 and empty.labels.max() == 0
+
+
+def test_fragments_of_large_nuclei_are_not_small_nuclei(network):
+    """Large nuclei that the first pass breaks into fragments (thin dark seams every 10 px, as the
+    texture of stained nuclei at twice their size does to a trained network) are seen whole at
+    COARSE_FACTOR of the image's size: the estimate is theirs, and the image is shrunk towards
+    the training's size, not enlarged as its fragments would have it."""
+    from nucleiseg.scale import FRAGMENT_RATIO
+
+    image, _ = disks(60, (480, 480), seed=5)
+    seams = np.arange(480) % 10 == 0
+    image[(image > 0.5) & (seams[:, None] | seams[None, :])] = 0.35
+    first = model(network)._estimate_diameter(model(network).predict(image))
+    assert first * FRAGMENT_RATIO < 60 and auto_factor(first, TRAINED) > 1  # fragments
+    result = model(network).segment(image)
+    assert result.diameter == pytest.approx(60, rel=0.15)
+    assert result.factor == pytest.approx(22 / 60, rel=REFINE_TOLERANCE - 1)
+    assert result.labels.shape == image.shape

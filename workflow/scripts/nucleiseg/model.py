@@ -37,8 +37,9 @@ from .modelconfig import ModelConfig
 from .modelfolder import MODEL_FILE, THRESHOLDS_FILE, check_model_folder
 from .normalize import percentile_normalize
 from .predict import predict_tiled, predict_window
-from .scale import (ESTIMATE_THRESHOLDS, NATIVE_MARGIN, REFINE_TOLERANCE, SEARCH_FACTORS, Resize,
-                    auto_factor, median_diameter, pass_confidence)
+from .scale import (COARSE_FACTOR, ESTIMATE_THRESHOLDS, FRAGMENT_RATIO, NATIVE_MARGIN,
+                    REFINE_TOLERANCE, SEARCH_FACTORS, Resize, auto_factor, median_diameter,
+                    pass_confidence)
 from .thresholds import load_thresholds, save_thresholds, search_thresholds
 from .tta import check_tta, predict_augmented
 
@@ -163,8 +164,10 @@ class NucleusModel:
         there, and the image's estimated nucleus diameter (NaN unless rescale is auto).
 
         auto: a first pass at the image's own scale; its nuclei (at ESTIMATE_THRESHOLDS, not
-        the chosen ones, which belong to the training scale) give the diameter. An image whose
-        nuclei already match the training's keeps that first pass's maps. Otherwise the second
+        the chosen ones, which belong to the training scale) give the diameter; where they look
+        small, a pass at COARSE_FACTOR tells them from fragments of larger nuclei
+        (`_unless_fragments`). An image whose nuclei already match the training's keeps that
+        first pass's maps. Otherwise the second
         pass, at the network's scale, where nuclei far smaller or larger than the training's
         are seen as the network knows them, estimates again; a factor more than
         REFINE_TOLERANCE away from the first makes a third pass at the refined one.
@@ -178,6 +181,8 @@ class NucleusModel:
             return self.predict(resize.to_network(image)), resize, math.nan
         maps = self.predict(image)
         diameter = self._estimate_diameter(maps)
+        if auto_factor(diameter, self.config.train_nucleus_diameters) > 1:
+            diameter = self._unless_fragments(image, diameter)
         resize = Resize(shape, auto_factor(diameter, self.config.train_nucleus_diameters))
         if resize.identity:
             return maps, resize, diameter
@@ -189,6 +194,14 @@ class NucleusModel:
         if abs(math.log(better.factor / resize.factor)) <= math.log(REFINE_TOLERANCE):
             return maps, resize, refined
         return self.predict(better.to_network(image)), better, refined
+
+    def _unless_fragments(self, image: np.ndarray, diameter: float) -> float:
+        """The diameter of nuclei that look small, or of the nuclei they are fragments of: a
+        pass at COARSE_FACTOR whose nuclei, on the image's grid, are more than FRAGMENT_RATIO
+        times as wide says which (scale.py)."""
+        coarse = Resize(image.shape[:2], COARSE_FACTOR)
+        wide = self._estimate_diameter(self.predict(coarse.to_network(image))) / coarse.factor
+        return wide if wide > FRAGMENT_RATIO * diameter else diameter
 
     def _search_scale(self, image: np.ndarray) -> tuple[np.ndarray, Resize, float]:
         """rescale search: a pass at each of SEARCH_FACTORS; the one whose nuclei the network is

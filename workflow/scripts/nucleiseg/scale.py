@@ -38,6 +38,15 @@ ESTIMATE_THRESHOLDS = Thresholds(foreground=0.5, contour=0.5, min_size=12)
 # A second estimate, at the network's scale, whose factor is within this ratio of the first's
 # keeps the second pass; further away, a third pass predicts at the refined factor.
 REFINE_TOLERANCE = 1.1
+# Large textured nuclei (stained tissue at twice its size) come out of the first pass as
+# fragments about the training's size, and an image whose nuclei look small is enlarged, where
+# the fragments, enlarged too, look the same. Fragments do not halve when the image does;
+# nuclei do. So an image whose nuclei look small is also seen at COARSE_FACTOR of its size, and
+# when the nuclei found there (brought back to the image's grid) are more than FRAGMENT_RATIO
+# times as wide, they are the nuclei and the first pass's objects their fragments. Chosen on
+# DSB2018's val split (benchmarks/experiments/estimate_passes.py, BENCHMARKS.md).
+COARSE_FACTOR = 0.5
+FRAGMENT_RATIO = 2.0
 
 
 def equivalent_diameters(labels: np.ndarray, inner: bool = True) -> np.ndarray:
