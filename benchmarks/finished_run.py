@@ -74,6 +74,17 @@ def load_split(results: Path, split: str, limit: int = 0) -> list:
     return list(split_images(index, results / "prepared", split))[:limit or None]
 
 
+def open_run(args: argparse.Namespace, prefix: str) -> tuple:
+    """start(args), then the run's model (load_model, thresholds its own), the split's items
+    (load_split) and the out folder (out_folder with `prefix`): what a benchmark that scores
+    one finished run's model on --split needs."""
+    start(args)
+    results = args.run / "results"
+    model = load_model(results)
+    items = load_split(results, args.split, args.limit)
+    return model, items, out_folder(args, prefix=prefix)
+
+
 def ran(args: argparse.Namespace, seconds: float) -> str:
     """When, where and on what a benchmark ran: the line printed above its tables."""
     return (f"{datetime.date.today()} on {platform.node()} ({os.cpu_count()} CPUs), "

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from finished_run import add_run_arguments, load_model, load_split, out_folder, ran, start
+from finished_run import add_run_arguments, open_run, ran
 
 FACTORS = (0.5, 0.71, 1.0, 1.41, 2.0, 2.83)
 # (name, factors kept, margin of the image's own size)
@@ -104,11 +104,7 @@ def main() -> None:
     add_run_arguments(parser, split="val")
     parser.add_argument("--variants", type=float, nargs="+", default=[0.5, 1, 2])
     args = parser.parse_args()
-    start(args)
-    results = args.run / "results"
-    model = load_model(results)
-    items = load_split(results, args.split, args.limit)
-    out = out_folder(args, prefix="nucleiseg-scale-search-")
+    model, items, out = open_run(args, prefix="nucleiseg-scale-search-")
     began = time.perf_counter()
     rows = passes(model, items, args.variants)
     rows.to_csv(out / "passes.csv", index=False)

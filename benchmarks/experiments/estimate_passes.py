@@ -8,10 +8,11 @@ textured nuclei (stained tissue at twice its size) come out of that pass in frag
 the training's size, so the estimate says "small" and the image is enlarged, where the
 fragments, enlarged too, confirm it (the ninth session: 6 px against 36 px at x1).
 Fragments do not halve when the image does; nuclei do. For every image of the split resized by
-each variant (as benchmarks/robustness.py resizes them), this records the true median diameter
-(`scale.median_diameter` of the truth), and for passes at 1, 0.5 and 0.25 of the image: the
-estimate brought back to the image's grid (px), the nuclei it counts, and the pass's
-confidence (`scale.pass_confidence`). Writes passes.csv; prints, per modality and variant, the
+each variant (as benchmarks/robustness.py resizes them), this records the median equivalent
+diameter of the true nuclei off the border (as `scale.median_diameter`, without its minimum
+count), and for passes at 1, 0.5 and 0.25 of the image the same of the nuclei found at
+ESTIMATE_THRESHOLDS, brought back to the image's grid (px), the nuclei it counts, and the
+pass's confidence (`scale.pass_confidence`). Writes passes.csv; prints, per modality and variant, the
 median ratio of each estimate to the truth. Choose on val, never on test.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from finished_run import add_run_arguments, load_model, load_split, out_folder, ran, start  # noqa: E402
+from finished_run import add_run_arguments, open_run, ran  # noqa: E402
 from robustness import resized  # noqa: E402
 
 PROBES = (1.0, 0.5, 0.25)
@@ -40,11 +41,7 @@ def main() -> None:
     add_run_arguments(parser, split="val")
     parser.add_argument("--variants", type=float, nargs="+", default=[0.5, 1, 2])
     args = parser.parse_args()
-    start(args)
-    results = args.run / "results"
-    model = load_model(results)
-    items = load_split(results, args.split, args.limit)
-    out = out_folder(args, prefix="nucleiseg-estimate-passes-")
+    model, items, out = open_run(args, prefix="nucleiseg-estimate-passes-")
     began = time.perf_counter()
     rows = []
     for variant in args.variants:

@@ -167,10 +167,10 @@ class NucleusModel:
         the chosen ones, which belong to the training scale) give the diameter; where they look
         small, a pass at COARSE_FACTOR tells them from fragments of larger nuclei
         (`_unless_fragments`). An image whose nuclei already match the training's keeps that
-        first pass's maps. Otherwise the second
-        pass, at the network's scale, where nuclei far smaller or larger than the training's
-        are seen as the network knows them, estimates again; a factor more than
-        REFINE_TOLERANCE away from the first makes a third pass at the refined one.
+        first pass's maps. Otherwise the second pass, at the network's scale, where nuclei far
+        smaller or larger than the training's are seen as the network knows them, estimates
+        again; a factor more than REFINE_TOLERANCE away from the first makes a third pass at
+        the refined one.
         """
         shape = image.shape[:2]
         if self.rescale.mode == "search":
