@@ -124,30 +124,62 @@ class Resize:
         return _resize(image, self.scaled_shape, antialias=self.factor < 1)
 
     def labels_to_network(self, labels: np.ndarray) -> np.ndarray:
-        """Labels on the image's grid at the network's scale (nearest neighbour); nuclei lost on
-        the way are dropped and the rest renumbered 1..n."""
+        """Labels on the image's grid at the network's scale (read_labels); nuclei lost on the
+        way are dropped and the rest renumbered 1..n."""
         if self.identity:
             return labels
-        rows, cols = (_nearest(s, n) for n, s in zip(self.shape, self.scaled_shape))
-        return relabel(labels[rows[:, None], cols[None, :]])[0]
+        return relabel(read_labels(labels, self.scaled_shape))[0]
 
     def maps_back(self, maps: np.ndarray) -> np.ndarray:
         """(h, w, C) maps at the network's scale back on the image's grid (bilinear)."""
         return _resize(maps, self.shape, antialias=self.factor > 1)
 
     def labels_back(self, labels: np.ndarray) -> np.ndarray:
-        """Labels at the network's scale back on the image's grid: each pixel takes the label
-        under its centre (nearest neighbour); nuclei lost on the way (smaller than a pixel of
-        the image) are dropped and the rest renumbered 1..n."""
+        """Labels at the network's scale back on the image's grid (read_labels); nuclei lost on
+        the way (smaller than a pixel of the image) are dropped and the rest renumbered 1..n."""
         if self.identity:
             return labels
-        rows, cols = (_nearest(n, s) for n, s in zip(self.shape, self.scaled_shape))
-        return relabel(labels[rows[:, None], cols[None, :]])[0]
+        return relabel(read_labels(labels, self.shape))[0]
 
 
-def _nearest(n: int, scaled: int) -> np.ndarray:
-    """For each of n pixels, the pixel of a grid of `scaled` whose area holds its centre."""
-    return np.minimum(((np.arange(n) + 0.5) * scaled / n).astype(np.intp), scaled - 1)
+# Rows of the output read at once by read_labels: bounds its memory (a few float32 arrays of
+# 4 x READ_ROWS x width) on large images.
+READ_ROWS = 256
+
+
+def read_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`labels` read onto a grid of `shape` spanning the same field: each new pixel takes the
+    label whose indicator, interpolated bilinearly at its centre from the four old pixels
+    around it, is largest (a nucleus where it ties with the background).
+
+    Nearest neighbour reads a single old pixel, up to half an old pixel from the new centre: at
+    an exact factor 2 the new centre lies on the corner of four old pixels and nearest
+    neighbour always takes the same one of them, which shifts every nucleus a quarter of a new
+    pixel (on nuclei 5-9 px wide read back from twice their size, the DSB score of a perfect
+    answer falls from 0.87 to 0.74)."""
+    rows, cols = (_neighbours(new, old) for new, old in zip(shape, labels.shape))
+    out = np.empty(tuple(shape), labels.dtype)
+    for start in range(0, shape[0], READ_ROWS):
+        band = slice(start, start + READ_ROWS)
+        candidates, weights = [], []
+        for r, wr in ((rows[0][band], rows[2][band]), (rows[1][band], 1 - rows[2][band])):
+            for c, wc in ((cols[0], cols[2]), (cols[1], 1 - cols[2])):
+                candidates.append(labels[r[:, None], c[None, :]])
+                weights.append(wr[:, None] * wc[None, :])
+        candidates, weights = np.stack(candidates), np.stack(weights)
+        totals = np.stack([(weights * (candidates == label)).sum(0) for label in candidates])
+        totals += np.float32(1e-4) * (candidates > 0)  # ties go to the nucleus
+        out[band] = np.take_along_axis(candidates, totals.argmax(0)[None], 0)[0]
+    return out
+
+
+def _neighbours(new: int, old: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of `new` pixels spanning the field of `old` pixels, the old pixels before and
+    after its centre and the weight of the one before (bilinear; clamped at the edges)."""
+    centre = np.clip((np.arange(new) + 0.5) * old / new - 0.5, 0, old - 1)
+    before = np.floor(centre).astype(np.intp)
+    after = np.minimum(before + 1, old - 1)
+    return before, after, (1 - (centre - before)).astype(np.float32)
 
 
 def _resize(array: np.ndarray, shape: tuple[int, int], antialias: bool) -> np.ndarray:
