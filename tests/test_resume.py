@@ -230,7 +230,9 @@ def leftovers(folder: Path) -> list[str]:
 def test_a_killed_run_resumes_and_recomputes_nothing_that_finished(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    (work / "test_config.yaml").write_text(yaml.safe_dump(TINY_MODEL))
+    # A frozen phase, whose checkpoint is the point to stop at.
+    config = {**TINY_MODEL, "train": {**TINY_MODEL["train"], "epochs_frozen": 1}}
+    (work / "test_config.yaml").write_text(yaml.safe_dump(config))
 
     # 1. SIGTERM while train_model is midway: its first phase done and checkpointed.
     first = Run(work, "run1")
