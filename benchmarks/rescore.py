@@ -1,14 +1,16 @@
 """Benchmark: choose the thresholds and score the test split again, on a model already trained.
 
-    .venv/bin/python benchmarks/rescore.py --run <a finished run's folder> [--out <folder>]
+    .venv/bin/python benchmarks/rescore.py --run <a finished run's folder> [--out <folder>] \
+        [--rescale off] [--tta off]
 
 Reads the run's trained network and settings (results/model/config.json, model.keras), its
 prepared images and its split (results/prepared, results/index.csv), and does what rules
 optimize_thresholds and evaluate_model do, through the same package calls, with this checkout's
 code: thresholds chosen on the val split, then the network and the classical pipeline scored on
 the test split. Then it compares with what the run itself wrote (thresholds.json, summary.csv):
-the same figures mean that this code segments as the code that made the run did. Nothing in the
-run's folder is changed; the new tables go to --out.
+the same figures mean that this code segments as the code that made the run did. --rescale and
+--tta are the run's segment settings (its config's; the model folder does not hold them).
+Nothing in the run's folder is changed; the new tables and thresholds.json go to --out.
 """
 
 from __future__ import annotations
@@ -35,15 +37,19 @@ def main() -> None:
     parser.add_argument("--backend", default="tensorflow",
                         help="segment.backend: the runs made before it existed ran TensorFlow")
     parser.add_argument("--precision", default="auto", help="segment.precision")
+    parser.add_argument("--rescale", default="off", help="segment.rescale, as the run's config")
+    parser.add_argument("--tta", default="off", help="segment.tta, as the run's config")
     args = parser.parse_args()
     start(args)
 
     from nucleiseg.evaluate import evaluate_model, summarize_evaluation
-    from nucleiseg.inference import BackendChoice, Tiling
+    from nucleiseg.inference import BackendChoice, Rescaling, Tiling
     from nucleiseg.model import NucleusModel
+    from nucleiseg.thresholds import save_thresholds
 
     results = args.run / "results"
-    model = NucleusModel.load(results / "model", Tiling(), thresholds=False,
+    model = NucleusModel.load(results / "model", Tiling(), thresholds=False, tta=args.tta,
+                              rescale=Rescaling(args.rescale),
                               backend=BackendChoice(args.backend, args.precision),
                               threads=args.threads)
     out = out_folder(args, prefix="nucleiseg-rescore-")
@@ -52,6 +58,7 @@ def main() -> None:
     searched = time.perf_counter() - began
     rows = evaluate_model(model, load_split(results, "test"))
     summary = summarize_evaluation(rows)
+    save_thresholds(chosen, out / "thresholds.json")
     search.to_csv(out / "threshold_search.csv", index=False)
     rows.to_csv(out / "per_image.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
@@ -62,6 +69,10 @@ def main() -> None:
     print(f"thresholds chosen on val: {chosen.to_dict()} (val DSB {search['dsb_score'].iloc[0]:.4f},"
           f" {searched:.0f} s); the run chose {before}: "
           f"{'same' if chosen.to_dict() == before else 'DIFFERENT'}")
+    if not (results / "evaluation" / "summary.csv").exists():
+        print(summary[summary["set"] == "test"].to_markdown(index=False, floatfmt=".3f"))
+        print(f"the run has no evaluation to compare with (new tables in {out})")
+        return
     old = pd.read_csv(results / "evaluation" / "summary.csv")
     old = old[old["set"] == "test"]
     keys = ["method", "modality"]

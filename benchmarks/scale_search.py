@@ -54,7 +54,7 @@ def passes(model, items, variants) -> pd.DataFrame:
                 resize = Resize(image.shape[:2], factor)
                 maps = model.predict(resize.to_network(image))
                 foreground, _ = head_maps(maps, model.config.heads)
-                labels = resize.labels_back(model.instances(maps))
+                labels = model.instances_back(maps, resize)
                 rows.append({"variant": variant, "id": item.id, "modality": item.modality,
                              "factor": factor, "dsb_score": score_image(truth, labels)["dsb_score"],
                              "confidence": pass_confidence(foreground),

@@ -130,6 +130,34 @@ def test_small_nuclei_come_back_in_their_place(factor):
     assert np.abs(np.mean(shift, axis=0)).max() < 0.05  # pixels, over all nuclei
 
 
+def _share(shape, pixel: float, nuclei, samples: int = 4) -> np.ndarray:
+    """Each pixel's share inside a nucleus (of samples x samples points): a perfect foreground
+    probability on the grid _drawn draws."""
+    fine = _drawn(tuple(n * samples for n in shape), pixel / samples, nuclei) > 0
+    return fine.reshape(shape[0], samples, shape[1], samples).mean((1, 3))
+
+
+@pytest.mark.parametrize("factor, radii, step", [(2.0, (2.5, 4), 11), (1.5, (2.5, 4), 11),
+                                                 (0.5, (8, 12), 30)])
+def test_labels_read_back_by_their_probability_keep_their_outline(factor, radii, step):
+    """A nucleus's outline passes within a pixel at the network's scale: its foreground
+    probability says where, its 0/1 labels cannot. Read back by a probability that is each
+    pixel's share inside the nucleus (threshold 0.5), nuclei come back with a mean IoU of 0.97
+    or more with the nuclei drawn at the image's scale (by their labels alone: 0.91-0.93)."""
+    rng = np.random.default_rng(3)
+    nuclei = [(y + rng.uniform(-1, 1), x + rng.uniform(-1, 1), *rng.uniform(*radii, 2))
+              for y in range(step // 2 + 1, 96 - step // 2, step)
+              for x in range(step // 2 + 1, 96 - step // 2, step)]
+    truth = _drawn((96, 96), 1.0, nuclei)
+    resize = Resize(truth.shape, factor)
+    answer = _drawn(resize.scaled_shape, 1 / factor, nuclei)
+    probability = _share(resize.scaled_shape, 1 / factor, nuclei)
+    by_labels = _matched_ious(truth, resize.labels_back(answer))
+    by_probability = _matched_ious(truth, resize.labels_back(answer, probability, 0.5))
+    assert by_probability.mean() >= 0.96 and by_probability.min() >= 0.85
+    assert by_probability.mean() > by_labels.mean() + 0.03
+
+
 @pytest.mark.parametrize("diameter", [8, 20, 45])
 def test_the_diameter_estimate_is_within_15_percent(network, diameter):
     image, labels = disks(diameter, (320, 320), seed=diameter)

@@ -3,8 +3,11 @@
 Ellipses 5-9 px wide (12-20 px for shrinking factors) are drawn exactly at the image's scale
 (the truth) and at the network's (a perfect answer there: a pixel is a nucleus's where its
 centre is), the latter read back onto the image's grid by nearest neighbour (segment's way
-until commit 6999890) and by `scale.read_labels` (bilinear indicator), and scored with the DSB
-metric against the truth. No network: what is measured is the reading alone.
+until commit 6999890), by `scale.read_labels` on the labels alone (bilinear indicator) and by
+`scale.read_labels` with a foreground probability (each network-scale pixel's share inside a
+nucleus, SHARE_SAMPLES^2 points; threshold 0.5: what a perfect network's probability would say),
+and scored with the DSB metric against the truth. No network: what is measured is the reading
+alone.
 
     .venv/bin/python benchmarks/experiments/label_reading.py
 """
@@ -18,8 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
+from nucleiseg.labels import relabel  # noqa: E402
 from nucleiseg.metrics import dsb_score  # noqa: E402
 from nucleiseg.scale import Resize, read_labels  # noqa: E402
+
+
+# Each side of a network-scale pixel is cut into this many for its share inside a nucleus.
+SHARE_SAMPLES = 4
 
 
 def drawn(shape, pixel: float, nuclei) -> np.ndarray:
@@ -28,6 +36,12 @@ def drawn(shape, pixel: float, nuclei) -> np.ndarray:
     for k, (y, x, ry, rx) in enumerate(nuclei, 1):
         labels[((yy - y) / ry) ** 2 + ((xx - x) / rx) ** 2 <= 1] = k
     return labels
+
+
+def share(shape, pixel: float, nuclei) -> np.ndarray:
+    """Each pixel's share inside a nucleus: a perfect foreground probability."""
+    fine = drawn(tuple(n * SHARE_SAMPLES for n in shape), pixel / SHARE_SAMPLES, nuclei) > 0
+    return fine.reshape(shape[0], SHARE_SAMPLES, shape[1], SHARE_SAMPLES).mean((1, 3))
 
 
 def nearest(labels: np.ndarray, shape) -> np.ndarray:
@@ -49,21 +63,26 @@ def field(rng, size: int, diameters: tuple[float, float], count: int):
 
 
 def main() -> None:
-    print("| factor (network / image) | nuclei (px) | nearest neighbour | bilinear indicator |")
-    print("|---:|---|---:|---:|")
+    print("| factor (network / image) | nuclei (px) | nearest neighbour | bilinear indicator "
+          "| by the probability |")
+    print("|---:|---|---:|---:|---:|")
     rng = np.random.default_rng(0)
     for factor in (1.25, 1.33, 1.6, 2.0, 2.5, 3.0, 0.8, 0.7, 0.5):
         size, diameters = (96, (5, 9)) if factor > 1 else (192, (12, 20))
-        scores = {"nearest": [], "bilinear": []}
+        scores = {"nearest": [], "bilinear": [], "probability": []}
         for _ in range(20):
             nuclei = field(rng, size, diameters, 60)
             truth = drawn((size, size), 1.0, nuclei)
             resize = Resize(truth.shape, factor)
-            answer = drawn(resize.scaled_shape, size / resize.scaled_shape[0], nuclei)
+            pixel = size / resize.scaled_shape[0]
+            answer = drawn(resize.scaled_shape, pixel, nuclei)
+            probability = share(resize.scaled_shape, pixel, nuclei)
             scores["nearest"].append(dsb_score(truth, nearest(answer, truth.shape)))
             scores["bilinear"].append(dsb_score(truth, read_labels(answer, truth.shape)))
-        print(f"| {factor:g} | {diameters[0]}-{diameters[1]} | {np.mean(scores['nearest']):.3f} "
-              f"| {np.mean(scores['bilinear']):.3f} |")
+            scores["probability"].append(dsb_score(
+                truth, relabel(read_labels(answer, truth.shape, probability, 0.5))[0]))
+        print(f"| {factor:g} | {diameters[0]}-{diameters[1]} | "
+              + " | ".join(f"{np.mean(values):.3f}" for values in scores.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ so that what is evaluated is exactly what users get.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -159,6 +160,16 @@ class NucleusModel:
         foreground, contour = head_maps(maps, self.config.heads)
         return labels_from_maps(foreground, contour, thresholds)
 
+    def instances_back(self, maps: np.ndarray, resize: Resize,
+                       thresholds: Thresholds | None = None) -> np.ndarray:
+        """Instance labels from maps at the network's scale, on the image's own grid: made at
+        the network's scale (so min_size counts pixels there) and read back by their foreground
+        probability (scale.read_labels)."""
+        thresholds = thresholds or self.thresholds
+        foreground, _ = head_maps(maps, self.config.heads)
+        return resize.labels_back(self.instances(maps, thresholds), foreground,
+                                  thresholds.foreground)
+
     def predict_scaled(self, image: np.ndarray) -> tuple[np.ndarray, Resize, float]:
         """The maps at the network's scale (segment.rescale), the resize that took the image
         there, and the image's estimated nucleus diameter (NaN unless rescale is auto).
@@ -232,7 +243,7 @@ class NucleusModel:
         start = time.perf_counter()
         maps, resize, diameter = self.predict_scaled(image)
         predicted = time.perf_counter()
-        labels = resize.labels_back(self.instances(maps))
+        labels = self.instances_back(maps, resize)
         maps = resize.maps_back(maps)
         seconds = {"predict": predicted - start, "instances": time.perf_counter() - predicted}
         return Segmentation(labels, maps, seconds, diameter, resize.factor)
@@ -250,7 +261,8 @@ class NucleusModel:
             scaled, resize, _ = self.predict_scaled(item.image)
             maps.append(scaled)
             truths.append(item.truth)
-            backs.append(resize.labels_back)
+            backs.append(functools.partial(resize.labels_back,
+                                           foreground=head_maps(scaled, self.config.heads)[0]))
         if not maps:
             raise ValueError("no validation image to choose thresholds on; raise "
                              "split.fractions.val")

@@ -134,12 +134,14 @@ class Resize:
         """(h, w, C) maps at the network's scale back on the image's grid (bilinear)."""
         return _resize(maps, self.shape, antialias=self.factor > 1)
 
-    def labels_back(self, labels: np.ndarray) -> np.ndarray:
-        """Labels at the network's scale back on the image's grid (read_labels); nuclei lost on
+    def labels_back(self, labels: np.ndarray, foreground: np.ndarray | None = None,
+                    threshold: float = 0.5) -> np.ndarray:
+        """Labels at the network's scale back on the image's grid (read_labels; by the
+        foreground probability and threshold they were made with, where given); nuclei lost on
         the way (smaller than a pixel of the image) are dropped and the rest renumbered 1..n."""
         if self.identity:
             return labels
-        return relabel(read_labels(labels, self.shape))[0]
+        return relabel(read_labels(labels, self.shape, foreground, threshold))[0]
 
 
 # Rows of the output read at once by read_labels: bounds its memory (a few float32 arrays of
@@ -147,29 +149,44 @@ class Resize:
 READ_ROWS = 256
 
 
-def read_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def read_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None,
+                threshold: float = 0.5) -> np.ndarray:
     """`labels` read onto a grid of `shape` spanning the same field: each new pixel takes the
     label whose indicator, interpolated bilinearly at its centre from the four old pixels
     around it, is largest (a nucleus where it ties with the background).
+
+    With `foreground`, the probability map the labels were made from (on their grid), and the
+    foreground `threshold` they were made with, a new pixel's extent comes from the probability
+    instead: it is foreground where the probability interpolated at its centre passes the
+    threshold and one of the four old pixels holds a nucleus, and takes the nucleus with the
+    largest interpolated indicator. The probability places a boundary within an old pixel,
+    which its 0/1 labels cannot.
 
     Nearest neighbour reads a single old pixel, up to half an old pixel from the new centre: at
     an exact factor 2 the new centre lies on the corner of four old pixels and nearest
     neighbour always takes the same one of them, which shifts every nucleus a quarter of a new
     pixel (on nuclei 5-9 px wide read back from twice their size, the DSB score of a perfect
-    answer falls from 0.87 to 0.74)."""
+    answer falls from 0.87 to 0.74; read by a probability that is each pixel's share inside
+    its nucleus, it is 0.97: benchmarks/experiments/label_reading.py)."""
     rows, cols = (_neighbours(new, old) for new, old in zip(shape, labels.shape))
     out = np.empty(tuple(shape), labels.dtype)
     for start in range(0, shape[0], READ_ROWS):
         band = slice(start, start + READ_ROWS)
-        candidates, weights = [], []
+        candidates, weights, probability = [], [], np.float32(0)
         for r, wr in ((rows[0][band], rows[2][band]), (rows[1][band], 1 - rows[2][band])):
             for c, wc in ((cols[0], cols[2]), (cols[1], 1 - cols[2])):
                 candidates.append(labels[r[:, None], c[None, :]])
                 weights.append(wr[:, None] * wc[None, :])
+                if foreground is not None:
+                    probability = probability + weights[-1] * foreground[r[:, None], c[None, :]]
         candidates, weights = np.stack(candidates), np.stack(weights)
         totals = np.stack([(weights * (candidates == label)).sum(0) for label in candidates])
-        totals += np.float32(1e-4) * (candidates > 0)  # ties go to the nucleus
-        out[band] = np.take_along_axis(candidates, totals.argmax(0)[None], 0)[0]
+        if foreground is None:
+            totals += np.float32(1e-4) * (candidates > 0)  # ties go to the nucleus
+        else:
+            totals[candidates == 0] = -1  # the likeliest nucleus; the probability says whether
+        read = np.take_along_axis(candidates, totals.argmax(0)[None], 0)[0]
+        out[band] = read if foreground is None else np.where(probability > threshold, read, 0)
     return out
 
 

@@ -84,7 +84,8 @@ def _score_one_image(pred: np.ndarray, truth: np.ndarray, heads: str,
     out = np.empty((len(grid["foreground"]), len(contours), len(grid["min_size"]), 2))
     for index, labels in grid_labels(foreground, contour, grid["foreground"], contours,
                                      grid["min_size"]):
-        ap = average_precisions(truth, back(labels) if back else labels)
+        ap = average_precisions(
+            truth, back(labels, threshold=grid["foreground"][index[0]]) if back else labels)
         out[index] = np.mean(list(ap.values())), ap[0.5]
     return out
 
@@ -120,7 +121,8 @@ def search_thresholds(predictions: Sequence[np.ndarray], truths: Sequence[np.nda
     "mask", which has no contour map). Ties go to the combination nearest the middle of the
     grid, then to the first in grid order. The table has one row per combination (the searched
     thresholds, mean dsb_score, mean ap_50), best first. backs: per image, what brings labels
-    made on its maps onto its truth's grid (model.NucleusModel's rescale), if they differ.
+    made on its maps onto its truth's grid (model.NucleusModel's rescale), if they differ:
+    back(labels, threshold=<the foreground threshold they were made with>).
     """
     _check_inputs(predictions, truths, heads, backs)
     grid = _check_grid(grid, heads)
